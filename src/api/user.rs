@@ -1,0 +1,104 @@
+//! `GET /api/user`, `GET /api/user/organizations/default` and `GET /api/capabilities` bodies.
+
+use crate::auth::Caller;
+use serde::Serialize;
+
+/// An organization as `GET /api/user` lists it (`apitype.OrganizationSummary`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationSummary {
+    pub github_login: String,
+    pub name: String,
+    pub avatar_url: String,
+}
+
+/// Token details `pulumi whoami -v` prints (`apitype.TokenInfo`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub organization: String,
+}
+
+/// `GET /api/user` (`apitype.ServiceUser`). The CLI refuses a login whose `githubLogin`, or any org's, is empty.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUser {
+    pub id: String,
+    pub github_login: String,
+    pub name: String,
+    pub email: String,
+    pub avatar_url: String,
+    pub organizations: Vec<OrganizationSummary>,
+    pub token_info: TokenInfo,
+}
+
+impl ServiceUser {
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            id: caller.user_id.clone(),
+            github_login: caller.login.clone(),
+            name: caller.name.clone(),
+            email: caller.email.clone(),
+            avatar_url: String::new(),
+            organizations: caller
+                .orgs
+                .iter()
+                .map(|o| OrganizationSummary { github_login: o.org.clone(), name: o.org.clone(), avatar_url: String::new() })
+                .collect(),
+            token_info: TokenInfo { name: caller.token_name.clone(), organization: String::new() },
+        }
+    }
+}
+
+/// `GET /api/user/organizations/default` (`apitype.GetDefaultOrganizationResponse`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultOrganization {
+    pub git_hub_login: String,
+    pub messages: Vec<serde_json::Value>,
+}
+
+/// One entry of `GET /api/capabilities`.
+#[derive(Debug, Serialize)]
+pub struct Capability {
+    pub capability: &'static str,
+    pub version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// `GET /api/capabilities`: only what this server implements, so the CLI never uses a path we lack.
+#[derive(Debug, Serialize)]
+pub struct Capabilities {
+    pub capabilities: Vec<Capability>,
+}
+
+impl Capabilities {
+    pub fn current() -> Self {
+        Self { capabilities: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{OrgRole, Role};
+
+    #[test]
+    fn user_body_lists_every_org_with_a_login() {
+        let c = Caller {
+            user_id: "u1".into(),
+            login: "alice".into(),
+            name: "Alice".into(),
+            email: "a@example.com".into(),
+            orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin }, OrgRole { org: "beta".into(), role: Role::Viewer }],
+            token_name: "dev token".into(),
+        };
+        let v = serde_json::to_value(ServiceUser::of(&c)).unwrap();
+        assert_eq!(v["githubLogin"], "alice");
+        assert_eq!(v["organizations"][1]["githubLogin"], "beta");
+        assert_eq!(v["tokenInfo"]["name"], "dev token");
+    }
+}

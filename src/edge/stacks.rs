@@ -1,0 +1,110 @@
+//! Handlers for one project or stack: create, read, delete, rename, tags.
+
+use super::db::{self, StackRow};
+use super::http::{json, no_content, read_json, ApiResult};
+use crate::api::stacks::{check_delete, CreateStackRequest, Stack, StackRenameRequest};
+use crate::api::tags::{self, Tags};
+use crate::error::ApiError;
+use crate::names::{OrgName, ProjectName, StackName, StackRef};
+use crate::routes::StackPath;
+use worker::{D1Database, Request, Response, Url};
+
+fn stack_ref(p: &StackPath) -> ApiResult<StackRef> {
+    StackRef::parse(&p.org, &p.project, &p.stack)
+}
+
+fn not_found(r: &StackRef) -> ApiError {
+    ApiError::not_found(format!("stack '{r}' not found"))
+}
+
+async fn load(db: &D1Database, r: &StackRef) -> ApiResult<StackRow> {
+    db::get_stack(db, r).await?.ok_or_else(|| not_found(r))
+}
+
+/// `HEAD /api/stacks/{org}/{project}`: 200 while the project has a stack.
+pub async fn project_exists(db: &D1Database, org: &str, project: &str) -> ApiResult<Response> {
+    OrgName::parse(org)?;
+    ProjectName::parse(project)?;
+    if db::project_exists(db, org, project).await? {
+        Ok(Response::empty()?)
+    } else {
+        Err(ApiError::not_found(format!("project '{org}/{project}' not found")))
+    }
+}
+
+/// `POST /api/stacks/{org}/{project}`.
+pub async fn create(db: &D1Database, org: &str, project: &str, req: &mut Request) -> ApiResult<Response> {
+    let body: CreateStackRequest = read_json(req).await?;
+    let r = StackRef::parse(org, project, &body.stack_name)?;
+    if body.state.as_ref().is_some_and(|s| !s.is_null()) {
+        return Err(ApiError::bad_request(
+            "creating a stack with initial state is not supported: create it, then `pulumi stack import`",
+        ));
+    }
+    let tags = body.tags.unwrap_or_default();
+    tags::validate(&tags)?;
+    match db::create_stack(db, &r, &tags).await? {
+        Some(_) => json(&serde_json::json!({})),
+        None => Err(ApiError::conflict(format!("stack '{r}' already exists"))),
+    }
+}
+
+/// `GET /api/stacks/{org}/{project}/{stack}`.
+pub async fn get(db: &D1Database, p: &StackPath) -> ApiResult<Response> {
+    let r = stack_ref(p)?;
+    let row = load(db, &r).await?;
+    json(&Stack {
+        id: row.id.to_string(),
+        tags: row.tags(),
+        org_name: row.org,
+        project_name: row.project,
+        stack_name: row.name,
+        active_update: row.active_update.unwrap_or_default(),
+        version: row.version,
+    })
+}
+
+/// `DELETE /api/stacks/{org}/{project}/{stack}[?force=true]`.
+pub async fn delete(db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
+    let r = stack_ref(p)?;
+    let force = url.query_pairs().any(|(k, v)| k == "force" && (v == "true" || v == "1"));
+    let row = load(db, &r).await?;
+    if row.active_update.is_some() && !force {
+        return Err(ApiError::conflict(format!(
+            "stack '{r}' has an update in progress; cancel it first or delete with --force"
+        )));
+    }
+    check_delete(row.resource_count, force)?;
+    db::delete_stack(db, row.id).await?;
+    no_content()
+}
+
+/// `POST .../{stack}/rename` `{newName, newProject}`: within the organization, to a free name.
+pub async fn rename(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+    let r = stack_ref(p)?;
+    let body: StackRenameRequest = read_json(req).await?;
+    if body.new_name.is_empty() && body.new_project.is_empty() {
+        return Err(ApiError::bad_request("rename needs newName or newProject"));
+    }
+    let name = if body.new_name.is_empty() { r.stack.clone() } else { StackName::parse(&body.new_name)? };
+    let project = if body.new_project.is_empty() { r.project.clone() } else { ProjectName::parse(&body.new_project)? };
+    let target = StackRef { org: r.org.clone(), project, stack: name };
+    let row = load(db, &r).await?;
+    if target == r {
+        return no_content();
+    }
+    if !db::rename_stack(db, row.id, r.org.as_str(), &target.project, &target.stack).await? {
+        return Err(ApiError::conflict(format!("stack '{target}' already exists")));
+    }
+    no_content()
+}
+
+/// `PATCH .../{stack}/tags`: the body is the whole new map (replace, not merge).
+pub async fn replace_tags(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+    let r = stack_ref(p)?;
+    let tags: Tags = read_json(req).await?;
+    tags::validate(&tags)?;
+    let row = load(db, &r).await?;
+    db::replace_tags(db, row.id, &tags).await?;
+    no_content()
+}

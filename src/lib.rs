@@ -1,0 +1,15 @@
+//! Procella Edge: a self-hosted Pulumi service backend as a Cloudflare Worker.
+//!
+//! The core (`api`, `auth`, `config`, `error`, `names`, `routes`) is plain Rust with no Workers bindings and is
+//! tested natively with `cargo test`. `edge` holds the thin adapters to the Workers runtime: the fetch entry
+//! point, D1, R2 and the Durable Object.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod names;
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
