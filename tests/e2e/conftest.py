@@ -1,0 +1,207 @@
+"""End-to-end fixtures: the worker under `wrangler dev` (real local D1, R2 and Durable Objects, a fresh
+state folder per server) and the real `pulumi` CLI pointed at it.
+
+The test command (scripts/test.sh) puts wrangler and pulumi on PATH and builds the worker once first.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The users every e2e server knows. dev-org has one user per role; eve administers another org.
+ADMIN_TOKEN = "tok-admin"
+MEMBER_TOKEN = "tok-member"
+VIEWER_TOKEN = "tok-viewer"
+EVE_TOKEN = "tok-eve"
+ORG = "dev-org"
+EVE_ORG = "eve-org"
+
+DEV_USERS = [
+    {"token": MEMBER_TOKEN, "login": "mia", "org": ORG, "role": "member"},
+    {"token": VIEWER_TOKEN, "login": "vic", "org": ORG, "role": "viewer"},
+    {"token": EVE_TOKEN, "login": "eve", "org": EVE_ORG, "role": "admin"},
+]
+
+DEFAULT_VARS = {
+    "PROCELLA_AUTH_MODE": "dev",
+    "PROCELLA_DEV_AUTH_TOKEN": ADMIN_TOKEN,
+    "PROCELLA_DEV_USER_LOGIN": "ada",
+    "PROCELLA_DEV_ORG_LOGIN": ORG,
+    "PROCELLA_DEV_USERS": json.dumps(DEV_USERS),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    workdir: Path
+    _cli_homes: list = field(default_factory=list)
+
+    def request(self, method, path, token=None, body=None, raw=None, scheme="token", headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Accept", "application/vnd.pulumi+8")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token is not None:
+            req.add_header("Authorization", f"{scheme} {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return Reply(r.status, dict(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            return Reply(e.code, dict(e.headers), e.read())
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
+
+
+def env_file(path, values):
+    # .env syntax: single-quote values so JSON survives intact.
+    path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
+
+
+def start_server(vars_, tmp: Path) -> Server:
+    tmp.mkdir(parents=True, exist_ok=True)
+    state = tmp / "state"
+    envf = tmp / "test.env"
+    env_file(envf, vars_)
+    env = dict(os.environ)
+    env.setdefault("PROCELLA_BUILD_FLAGS", "--no-opt")
+    subprocess.run(
+        ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(state)],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )
+    port = free_port()
+    log = tmp / "wrangler.log"
+    proc = subprocess.Popen(
+        ["wrangler", "dev", "--local", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
+         "--env-file", str(envf), "--show-interactive-dev-session=false", "--log-level", "log"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", proc, log, tmp)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"wrangler dev exited early:\n{server.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(server.url + "/api/capabilities", timeout=2):
+                return server
+        except Exception:
+            time.sleep(0.3)
+    stop_server(server)
+    raise RuntimeError(f"wrangler dev did not answer in time:\n{server.log_text()[-3000:]}")
+
+
+def stop_server(server: Server):
+    try:
+        os.killpg(server.proc.pid, 15)
+        server.proc.wait(timeout=20)
+    except Exception:
+        try:
+            os.killpg(server.proc.pid, 9)
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    s = start_server(DEFAULT_VARS, tmp_path_factory.mktemp("server"))
+    yield s
+    stop_server(s)
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory):
+    started = []
+
+    def make(vars_):
+        s = start_server(vars_, tmp_path_factory.mktemp("server"))
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        stop_server(s)
+
+
+class Pulumi:
+    """The real pulumi CLI, logged in to a server with one token, working in its own project folder."""
+
+    def __init__(self, server: Server, token: str, workdir: Path, project="webapp"):
+        self.server = server
+        self.dir = workdir / "project"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\n")
+        self.env = {
+            **os.environ,
+            "PULUMI_HOME": str(workdir / "home"),
+            "PULUMI_BACKEND_URL": server.url,
+            "PULUMI_ACCESS_TOKEN": token,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+            "NO_COLOR": "1",
+        }
+
+    def run(self, *args, check=True, timeout=180):
+        p = subprocess.run(
+            ["pulumi", *args, "--non-interactive"], cwd=self.dir, env=self.env,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p
+
+
+@pytest.fixture
+def pulumi(server, tmp_path):
+    def make(token=ADMIN_TOKEN, project="webapp"):
+        return Pulumi(server, token, tmp_path / f"cli-{token}-{project}", project)
+
+    return make
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def unique():
+    """A name no other test uses, so tests can share one server."""
+
+    def make(prefix="s"):
+        _counter[0] += 1
+        return f"{prefix}{_counter[0]}-{os.getpid()}"
+
+    return make
