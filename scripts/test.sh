@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: native unit tests of the core, then end-to-end tests of the worker under `wrangler dev`
+# driven by the real pulumi CLI and plain HTTP. Installs what it needs first (scripts/tools.sh).
+#   scripts/test.sh [pytest args...]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest
+
+echo "== native unit tests (cargo test)"
+cargo test --lib --quiet
+
+echo "== building the worker (worker-build, no wasm-opt)"
+# Built once here so each e2e server starts from a warm build; wrangler dev rebuilds in about a second.
+export PROCELLA_BUILD_FLAGS=--no-opt
+worker-build --release --no-opt >/dev/null 2>&1 || worker-build --release --no-opt
+
+echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION)"
+python3 -m pytest tests/e2e -q -p no:cacheprovider "$@"
