@@ -31,7 +31,9 @@ pub struct ServiceUser {
     pub email: String,
     pub avatar_url: String,
     pub organizations: Vec<OrganizationSummary>,
-    pub token_info: TokenInfo,
+    /// Absent for personal tokens, which `pulumi whoami -v` then shows as "Token type: personal".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_info: Option<TokenInfo>,
 }
 
 impl ServiceUser {
@@ -47,7 +49,10 @@ impl ServiceUser {
                 .iter()
                 .map(|o| OrganizationSummary { github_login: o.org.clone(), name: o.org.clone(), avatar_url: String::new() })
                 .collect(),
-            token_info: TokenInfo { name: caller.token_name.clone(), organization: String::new() },
+            token_info: caller
+                .token_name
+                .clone()
+                .map(|name| TokenInfo { name, organization: String::new() }),
         }
     }
 }
@@ -94,11 +99,13 @@ mod tests {
             name: "Alice".into(),
             email: "a@example.com".into(),
             orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin }, OrgRole { org: "beta".into(), role: Role::Viewer }],
-            token_name: "dev token".into(),
+            token_name: Some("ci key".into()),
         };
         let v = serde_json::to_value(ServiceUser::of(&c)).unwrap();
         assert_eq!(v["githubLogin"], "alice");
         assert_eq!(v["organizations"][1]["githubLogin"], "beta");
-        assert_eq!(v["tokenInfo"]["name"], "dev token");
+        assert_eq!(v["tokenInfo"]["name"], "ci key");
+        let personal = Caller { token_name: None, ..c };
+        assert!(serde_json::to_value(ServiceUser::of(&personal)).unwrap().get("tokenInfo").is_none());
     }
 }

@@ -93,7 +93,7 @@ impl DevUsers {
                         name: login.clone(),
                         email: String::new(),
                         orgs: vec![OrgRole { org, role }],
-                        token_name: "dev token".into(),
+                        token_name: None,
                         login,
                     },
                 }),

@@ -72,8 +72,8 @@ pub struct Caller {
     pub email: String,
     /// The caller's organizations; the first is the default organization.
     pub orgs: Vec<OrgRole>,
-    /// A description of the credential used, shown by `pulumi whoami -v`.
-    pub token_name: String,
+    /// The name of a named credential (an access key), shown by `pulumi whoami -v`; `None` for a personal token.
+    pub token_name: Option<String>,
 }
 
 impl Caller {
@@ -153,7 +153,7 @@ mod tests {
             name: "alice".into(),
             email: String::new(),
             orgs: orgs.iter().map(|(o, r)| OrgRole { org: (*o).into(), role: *r }).collect(),
-            token_name: "t".into(),
+            token_name: None,
         }
     }
 

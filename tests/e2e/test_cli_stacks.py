@@ -18,7 +18,7 @@ def test_login_and_whoami_show_the_user_and_orgs(server, pulumi):
     who = p.run("whoami", "-v").stdout
     assert "User: ada" in who
     assert f"Organizations: {ORG}" in who
-    assert "Token name: dev token" in who
+    assert "Token type: personal" in who
     assert p.run("whoami").stdout.strip() == "ada"
 
 
