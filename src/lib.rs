@@ -6,8 +6,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod names;
 pub mod routes;
 

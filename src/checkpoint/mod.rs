@@ -1,0 +1,3 @@
+//! Checkpoints: the deployment text the CLI uploads, and the delta edits that patch it.
+
+pub mod delta;

@@ -1,0 +1,190 @@
+//! Update leases: at most one active update per stack, held by a token that expires unless renewed.
+//!
+//! The rules live here, pure and tested natively; the stack's `StackLease` Durable Object stores the
+//! [`LeaseState`] and feeds in the clock. The CLI assumes a 5-minute lease and renews when under 2.5 minutes
+//! remain; a 403 on renew is terminal for it, so 403 means "this lease is over", 401 "not this lease's token".
+
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+
+/// The lease the CLI assumes when it starts an update.
+pub const DEFAULT_LEASE_MS: i64 = 5 * 60 * 1000;
+/// The longest a single renewal may extend a lease, whatever the client asks.
+pub const MAX_LEASE_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub update_id: String,
+    pub token: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseState {
+    pub active: Option<Lease>,
+}
+
+impl LeaseState {
+    /// The active lease at `now`, if it has not expired.
+    pub fn live(&self, now: i64) -> Option<&Lease> {
+        self.active.as_ref().filter(|l| l.expires_at > now)
+    }
+
+    /// Starts `update_id` with `token`. Starting the update that already holds the lease again (a retried
+    /// request) returns that lease unchanged.
+    ///
+    /// # Errors
+    /// 409 while another update holds a live lease.
+    pub fn start(&mut self, update_id: &str, token: &str, now: i64) -> Result<Lease, ApiError> {
+        if let Some(l) = self.live(now) {
+            if l.update_id == update_id {
+                return Ok(l.clone());
+            }
+            return Err(busy());
+        }
+        let lease = Lease { update_id: update_id.into(), token: token.into(), expires_at: now + DEFAULT_LEASE_MS };
+        self.active = Some(lease.clone());
+        Ok(lease)
+    }
+
+    /// Whether `token` is the live lease of `update_id`.
+    ///
+    /// # Errors
+    /// 401 for a token that is not this update's; 403 when the update no longer holds a live lease
+    /// (completed, cancelled, expired, or never started).
+    pub fn check(&self, update_id: &str, token: &str, now: i64) -> Result<&Lease, ApiError> {
+        match &self.active {
+            Some(l) if l.update_id == update_id => {
+                if !constant_time_eq(l.token.as_bytes(), token.as_bytes()) {
+                    Err(ApiError::unauthorized("invalid update token"))
+                } else if l.expires_at <= now {
+                    Err(ApiError::forbidden("the update's lease has expired"))
+                } else {
+                    Ok(l)
+                }
+            }
+            _ => Err(ApiError::forbidden("the update is not in progress (completed, cancelled or expired)")),
+        }
+    }
+
+    /// Extends the lease by `duration_secs` (capped) from now; the token stays the same, so requests already
+    /// in flight with it still succeed.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    pub fn renew(&mut self, update_id: &str, token: &str, duration_secs: i64, now: i64) -> Result<Lease, ApiError> {
+        self.check(update_id, token, now)?;
+        let ms = duration_secs.saturating_mul(1000).clamp(1000, MAX_LEASE_MS);
+        let lease = self.active.as_mut().ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
+        lease.expires_at = now + ms;
+        Ok(lease.clone())
+    }
+
+    /// Ends the lease of `update_id` when its token completes it.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check), except that completing an already-ended update by its own id is accepted
+    /// so a retried `complete` is idempotent — the caller distinguishes that case by the update's status.
+    pub fn complete(&mut self, update_id: &str, token: &str, now: i64) -> Result<(), ApiError> {
+        self.check(update_id, token, now)?;
+        self.active = None;
+        Ok(())
+    }
+
+    /// Cancels whatever holds the lease (an API-token action). Returns the update that was cancelled.
+    pub fn cancel(&mut self, update_id: &str) -> Option<Lease> {
+        match &self.active {
+            Some(l) if l.update_id == update_id => self.active.take(),
+            _ => None,
+        }
+    }
+
+    /// Drops an expired lease (the Durable Object's alarm), returning it so its update can be marked failed.
+    pub fn expire(&mut self, now: i64) -> Option<Lease> {
+        match &self.active {
+            Some(l) if l.expires_at <= now => self.active.take(),
+            _ => None,
+        }
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::conflict("Another update is currently in progress.")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_000_000;
+
+    #[test]
+    fn one_update_at_a_time() {
+        let mut s = LeaseState::default();
+        let l = s.start("u1", "tok1", T0).unwrap();
+        assert_eq!(l.expires_at, T0 + DEFAULT_LEASE_MS);
+        assert_eq!(s.start("u2", "tok2", T0 + 1).unwrap_err().status, 409);
+        assert_eq!(s.start("u1", "other", T0 + 1).unwrap().token, "tok1", "a retried start is idempotent");
+    }
+
+    #[test]
+    fn an_expired_lease_frees_the_stack() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        let later = T0 + DEFAULT_LEASE_MS;
+        assert_eq!(s.check("u1", "tok1", later).unwrap_err().status, 403);
+        assert!(s.start("u2", "tok2", later).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_checked_against_the_update() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        assert!(s.check("u1", "tok1", T0 + 1).is_ok());
+        assert_eq!(s.check("u1", "tok2", T0 + 1).unwrap_err().status, 401);
+        assert_eq!(s.check("u9", "tok1", T0 + 1).unwrap_err().status, 403, "wrong update");
+    }
+
+    #[test]
+    fn renewal_extends_with_a_cap_and_keeps_the_token() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        let l = s.renew("u1", "tok1", 300, T0 + 1000).unwrap();
+        assert_eq!((l.token.as_str(), l.expires_at), ("tok1", T0 + 1000 + 300_000));
+        let capped = s.renew("u1", "tok1", 86_400, T0 + 2000).unwrap();
+        assert_eq!(capped.expires_at, T0 + 2000 + MAX_LEASE_MS);
+        assert_eq!(s.renew("u1", "bad", 300, T0 + 3000).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn renewing_an_ended_lease_is_terminal() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        assert!(s.cancel("u1").is_some());
+        assert_eq!(s.renew("u1", "tok1", 300, T0 + 1).unwrap_err().status, 403);
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        assert_eq!(s.renew("u1", "tok1", 300, T0 + DEFAULT_LEASE_MS + 1).unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn complete_and_expire_release_the_lease() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0).unwrap();
+        assert_eq!(s.complete("u1", "nope", T0 + 1).unwrap_err().status, 401);
+        s.complete("u1", "tok1", T0 + 1).unwrap();
+        assert!(s.live(T0 + 2).is_none());
+        assert_eq!(s.complete("u1", "tok1", T0 + 2).unwrap_err().status, 403);
+
+        s.start("u2", "tok2", T0).unwrap();
+        assert!(s.expire(T0 + 10).is_none(), "not yet");
+        assert_eq!(s.expire(T0 + DEFAULT_LEASE_MS).unwrap().update_id, "u2");
+        assert!(s.active.is_none());
+        assert!(s.cancel("u2").is_none());
+    }
+}
