@@ -12,6 +12,7 @@ pub mod error;
 pub mod lease;
 pub mod names;
 pub mod routes;
+pub mod secrets;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
