@@ -52,6 +52,7 @@ CREATE TABLE checkpoints (
     r2_key      TEXT    NOT NULL,
     sha256      TEXT    NOT NULL,
     size_bytes  INTEGER NOT NULL,
+    resource_count INTEGER NOT NULL DEFAULT 0,
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (stack_id, version)
 );

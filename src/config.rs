@@ -5,6 +5,7 @@
 
 use crate::auth::dev::{DevUsers, DevVars};
 use crate::error::ApiError;
+use crate::secrets::{MasterKey, DEV_FALLBACK_KEY_HEX};
 
 /// How API tokens are authenticated (`PROCELLA_AUTH_MODE`).
 #[derive(Debug, Clone)]
@@ -15,6 +16,10 @@ pub enum AuthConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub auth: AuthConfig,
+    /// The master key of the service secrets provider (`PROCELLA_ENCRYPTION_KEY`).
+    pub encryption_key: MasterKey,
+    /// True when dev mode runs on the fixed development key because `PROCELLA_ENCRYPTION_KEY` is unset.
+    pub uses_dev_key: bool,
 }
 
 impl Config {
@@ -43,7 +48,12 @@ impl Config {
                 )))
             }
         };
-        Ok(Self { auth })
+        let (encryption_key, uses_dev_key) = match var("PROCELLA_ENCRYPTION_KEY").filter(|k| !k.trim().is_empty()) {
+            Some(hex) => (MasterKey::from_hex(&hex)?, false),
+            // Only dev mode gets here without a key (descope mode requires one).
+            None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
+        };
+        Ok(Self { auth, encryption_key, uses_dev_key })
     }
 }
 
@@ -65,8 +75,22 @@ mod tests {
             ("PROCELLA_DEV_USER_LOGIN", "me"),
         ])
         .unwrap();
+        assert!(c.uses_dev_key, "dev mode without a key uses the development key");
         let AuthConfig::Dev(d) = c.auth;
         assert_eq!(d.authenticate("t").unwrap().login, "me");
+    }
+
+    #[test]
+    fn a_malformed_encryption_key_is_an_error() {
+        let base = [("PROCELLA_AUTH_MODE", "dev"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")];
+        let with = |k: &str| {
+            let mut v = base.to_vec();
+            v.push(("PROCELLA_ENCRYPTION_KEY", k));
+            from(&v)
+        };
+        assert!(with(&"a".repeat(63)).unwrap_err().message.contains("PROCELLA_ENCRYPTION_KEY must be 64"));
+        assert!(with(&"g".repeat(64)).unwrap_err().message.contains("hexadecimal"));
+        assert!(!with(&"ab".repeat(32)).unwrap().uses_dev_key);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -26,6 +26,80 @@ pub enum Route {
     Stack(StackPath),
     StackRename(StackPath),
     StackTags(StackPath),
+    /// `POST .../{stack}/{update|preview|refresh|destroy}`: create an update of that kind.
+    CreateUpdate(StackPath, UpdateKind),
+    /// Routes of one update: `.../{stack}/update/{id}[/op]`.
+    Update(StackPath, String, UpdateOp),
+    Export(StackPath, Option<i64>),
+    Import(StackPath),
+    History(StackPath),
+    LatestUpdate(StackPath),
+    UpdateByVersion(StackPath, i64),
+    Secrets(StackPath, SecretsOp),
+}
+
+/// What a created update does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    Update,
+    Preview,
+    Refresh,
+    Destroy,
+    Import,
+}
+
+impl UpdateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Update => "update",
+            Self::Preview => "preview",
+            Self::Refresh => "refresh",
+            Self::Destroy => "destroy",
+            Self::Import => "import",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "update" => Self::Update,
+            "preview" => Self::Preview,
+            "refresh" => Self::Refresh,
+            "destroy" => Self::Destroy,
+            "import" => Self::Import,
+            _ => return None,
+        })
+    }
+}
+
+/// An operation on one update. `Start`, `Get` and `Cancel` use the API token; the rest the update's lease token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOp {
+    Start,
+    Get,
+    Cancel,
+    Complete,
+    RenewLease,
+    Events,
+    Checkpoint,
+    CheckpointVerbatim,
+    CheckpointDelta,
+}
+
+impl UpdateOp {
+    /// Whether the route is authenticated by `update-token` (the execution routes of a running update).
+    pub fn uses_lease_token(self) -> bool {
+        !matches!(self, Self::Start | Self::Get | Self::Cancel)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsOp {
+    Encrypt,
+    Decrypt,
+    BatchEncrypt,
+    BatchDecrypt,
+    LogDecryption,
+    LogBatchDecryption,
 }
 
 impl Route {
@@ -38,8 +112,7 @@ impl Route {
     pub fn org(&self) -> Option<&str> {
         match self {
             Route::Project { org, .. } => Some(org),
-            Route::Stack(s) | Route::StackRename(s) | Route::StackTags(s) => Some(&s.org),
-            _ => None,
+            _ => self.stack_path().map(|s| s.org.as_str()),
         }
     }
 
@@ -48,11 +121,34 @@ impl Route {
     pub fn not_found(&self) -> ApiError {
         match self {
             Route::Project { org, project } => ApiError::not_found(format!("project '{org}/{project}' not found")),
-            Route::Stack(s) | Route::StackRename(s) | Route::StackTags(s) => {
-                ApiError::not_found(format!("stack '{}/{}/{}' not found", s.org, s.project, s.stack))
-            }
-            _ => ApiError::not_found("not found"),
+            _ => match self.stack_path() {
+                Some(s) => ApiError::not_found(format!("stack '{}/{}/{}' not found", s.org, s.project, s.stack)),
+                None => ApiError::not_found("not found"),
+            },
         }
+    }
+
+    /// The stack a route is about, if any.
+    pub fn stack_path(&self) -> Option<&StackPath> {
+        match self {
+            Route::Stack(s)
+            | Route::StackRename(s)
+            | Route::StackTags(s)
+            | Route::CreateUpdate(s, _)
+            | Route::Update(s, _, _)
+            | Route::Export(s, _)
+            | Route::Import(s)
+            | Route::History(s)
+            | Route::LatestUpdate(s)
+            | Route::UpdateByVersion(s, _)
+            | Route::Secrets(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the route is authenticated by an update's lease token rather than an API token.
+    pub fn uses_lease_token(&self) -> bool {
+        matches!(self, Route::Update(_, _, op) if op.uses_lease_token())
     }
 
     /// Parses a method and a URL path (without query).
@@ -79,6 +175,41 @@ impl Route {
                     [] => (Route::Stack(sp), &["GET", "DELETE"]),
                     ["rename"] => (Route::StackRename(sp), &["POST"]),
                     ["tags"] => (Route::StackTags(sp), &["PATCH"]),
+                    [kind @ ("update" | "preview" | "refresh" | "destroy")] => {
+                        let kind = UpdateKind::parse(kind).ok_or_else(|| unknown_route(method, path))?;
+                        (Route::CreateUpdate(sp, kind), &["POST"])
+                    }
+                    // The CLI uses the literal segment `update` for every kind's execution routes; the others are
+                    // accepted too so a client that spells the kind still works.
+                    [kind, id, op @ ..] if UpdateKind::parse(kind).is_some() && !id.is_empty() => {
+                        let (op, methods): (UpdateOp, &[&str]) = match op {
+                            [] => (UpdateOp::Start, &["POST", "GET"]),
+                            ["cancel"] => (UpdateOp::Cancel, &["POST"]),
+                            ["complete"] => (UpdateOp::Complete, &["POST"]),
+                            ["renew_lease"] => (UpdateOp::RenewLease, &["POST"]),
+                            ["events", "batch"] => (UpdateOp::Events, &["POST"]),
+                            ["checkpoint"] => (UpdateOp::Checkpoint, &["PATCH"]),
+                            ["checkpointverbatim"] => (UpdateOp::CheckpointVerbatim, &["PATCH"]),
+                            ["checkpointdelta"] => (UpdateOp::CheckpointDelta, &["PATCH"]),
+                            _ => return Err(unknown_route(method, path)),
+                        };
+                        let op = if op == UpdateOp::Start && method == "GET" { UpdateOp::Get } else { op };
+                        (Route::Update(sp, (*id).into(), op), methods)
+                    }
+                    ["export"] => (Route::Export(sp, None), &["GET"]),
+                    ["export", v] => (Route::Export(sp, Some(parse_version(v)?)), &["GET"]),
+                    ["import"] => (Route::Import(sp), &["POST"]),
+                    ["updates"] => (Route::History(sp), &["GET"]),
+                    ["updates", "latest"] => (Route::LatestUpdate(sp), &["GET"]),
+                    ["updates", v] => (Route::UpdateByVersion(sp, parse_version(v)?), &["GET"]),
+                    ["encrypt"] => (Route::Secrets(sp, SecretsOp::Encrypt), &["POST"]),
+                    ["decrypt"] => (Route::Secrets(sp, SecretsOp::Decrypt), &["POST"]),
+                    ["batch-encrypt"] => (Route::Secrets(sp, SecretsOp::BatchEncrypt), &["POST"]),
+                    ["batch-decrypt"] => (Route::Secrets(sp, SecretsOp::BatchDecrypt), &["POST"]),
+                    ["decrypt", "log-decryption"] => (Route::Secrets(sp, SecretsOp::LogDecryption), &["POST"]),
+                    ["decrypt", "log-batch-decryption"] => {
+                        (Route::Secrets(sp, SecretsOp::LogBatchDecryption), &["POST"])
+                    }
                     _ => return Err(unknown_route(method, path)),
                 }
             }
@@ -90,6 +221,13 @@ impl Route {
             Err(ApiError::method_not_allowed(method))
         }
     }
+}
+
+fn parse_version(v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid stack version {:?}: expected a positive integer", v)))
 }
 
 fn unknown_route(method: &str, path: &str) -> ApiError {
@@ -126,6 +264,31 @@ mod tests {
             Route::parse("PATCH", "/api/stacks/acme/web/dev/tags").unwrap(),
             Route::StackTags(sp("acme", "web", "dev"))
         );
+    }
+
+    #[test]
+    fn parses_update_routes() {
+        let s = || sp("acme", "web", "dev");
+        assert_eq!(Route::parse("POST", "/api/stacks/acme/web/dev/preview").unwrap(), Route::CreateUpdate(s(), UpdateKind::Preview));
+        assert_eq!(Route::parse("POST", "/api/stacks/acme/web/dev/update/u1").unwrap(), Route::Update(s(), "u1".into(), UpdateOp::Start));
+        assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/update/u1").unwrap(), Route::Update(s(), "u1".into(), UpdateOp::Get));
+        let r = Route::parse("PATCH", "/api/stacks/acme/web/dev/update/u1/checkpointdelta").unwrap();
+        assert_eq!(r, Route::Update(s(), "u1".into(), UpdateOp::CheckpointDelta));
+        assert!(r.uses_lease_token());
+        assert!(!Route::parse("POST", "/api/stacks/acme/web/dev/update/u1/cancel").unwrap().uses_lease_token());
+        assert_eq!(
+            Route::parse("POST", "/api/stacks/acme/web/dev/update/u1/events/batch").unwrap(),
+            Route::Update(s(), "u1".into(), UpdateOp::Events)
+        );
+        assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/export/3").unwrap(), Route::Export(s(), Some(3)));
+        assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/export/x").unwrap_err().status, 400);
+        assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/updates/latest").unwrap(), Route::LatestUpdate(s()));
+        assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/updates/2").unwrap(), Route::UpdateByVersion(s(), 2));
+        assert_eq!(
+            Route::parse("POST", "/api/stacks/acme/web/dev/decrypt/log-batch-decryption").unwrap(),
+            Route::Secrets(s(), SecretsOp::LogBatchDecryption)
+        );
+        assert_eq!(Route::parse("PATCH", "/api/stacks/acme/web/dev/update/u1/checkpoint").unwrap().org(), Some("acme"));
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 pub mod stacks;
 pub mod tags;
+pub mod updates;
 pub mod user;

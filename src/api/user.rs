@@ -80,9 +80,22 @@ pub struct Capabilities {
     pub capabilities: Vec<Capability>,
 }
 
+/// Checkpoints smaller than this are uploaded whole; above it the CLI sends deltas. Deltas pay off once a
+/// checkpoint is more than a few resources, and keep the bytes per checkpoint near the size of the change.
+pub const DELTA_CUTOFF_BYTES: u64 = 4096;
+
 impl Capabilities {
     pub fn current() -> Self {
-        Self { capabilities: Vec::new() }
+        Self {
+            capabilities: vec![
+                Capability {
+                    capability: "delta-checkpoint-uploads-v2",
+                    version: 2,
+                    configuration: Some(serde_json::json!({ "checkpointCutoffSizeBytes": DELTA_CUTOFF_BYTES })),
+                },
+                Capability { capability: "batch-encrypt", version: 1, configuration: None },
+            ],
+        }
     }
 }
 

@@ -146,3 +146,186 @@ pub async fn list_stacks(db: &D1Database, orgs: &[&str], q: &ListStacksQuery) ->
     .await?
     .results()
 }
+
+// ---- updates ----
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateRow {
+    pub kind: String,
+    pub status: String,
+    pub version: Option<i64>,
+    pub config: String,
+    pub metadata: String,
+    pub resource_changes: String,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub resource_count: Option<i64>,
+}
+
+const UPDATE_COLUMNS: &str = "u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
+     u.start_time, u.end_time, (SELECT resource_count FROM checkpoints c \
+     WHERE c.stack_id = u.stack_id AND c.version = u.version) AS resource_count";
+
+#[allow(clippy::too_many_arguments)]
+pub async fn create_update(
+    db: &D1Database,
+    id: &str,
+    stack_id: i64,
+    kind: &str,
+    program: &str,
+    config: &str,
+    metadata: &str,
+) -> Result<()> {
+    db.prepare(
+        "INSERT INTO updates (id, stack_id, kind, status, program, config, metadata, created_at)
+         VALUES (?1, ?2, ?3, 'not-started', ?4, ?5, ?6, ?7)",
+    )
+    .bind(&[s(id), int(stack_id), s(kind), s(program), s(config), s(metadata), int(now_secs())])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn get_update(db: &D1Database, stack_id: i64, id: &str) -> Result<Option<UpdateRow>> {
+    db.prepare(format!("SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.id = ?1 AND u.stack_id = ?2"))
+        .bind(&[s(id), int(stack_id)])?
+        .first(None)
+        .await
+}
+
+/// Marks an update running and gives it the next stack version (previews keep the current one). Retries of
+/// the same start are harmless: a running update keeps its version. Returns the update's version.
+pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_version: bool, tags: Option<&str>) -> Result<i64> {
+    #[derive(Deserialize)]
+    struct V {
+        version: i64,
+    }
+    let now = int(now_secs());
+    let bump = if bumps_version { 1 } else { 0 };
+    let stmts = vec![
+        db.prepare(
+            "UPDATE stacks SET version = version + ?3, active_update = ?2, tags = COALESCE(?4, tags), updated_at = ?5
+             WHERE id = ?1 AND EXISTS (SELECT 1 FROM updates WHERE id = ?2 AND status = 'not-started')",
+        )
+        .bind(&[int(stack_id), s(id), int(bump), opt(tags), now.clone()])?,
+        db.prepare(
+            "UPDATE updates SET status = 'running', start_time = ?3,
+                version = (SELECT version FROM stacks WHERE id = ?2)
+             WHERE id = ?1 AND status = 'not-started'",
+        )
+        .bind(&[s(id), int(stack_id), now])?,
+        db.prepare("SELECT COALESCE(version, 0) AS version FROM updates WHERE id = ?1").bind(&[s(id)])?,
+    ];
+    let results = db.batch(stmts).await?;
+    let v = results.last().map(|r| r.results::<V>()).transpose()?.and_then(|mut v| v.pop());
+    Ok(v.map_or(0, |v| v.version))
+}
+
+/// Ends an update with `status` (only once) and frees its stack.
+pub async fn finish_update(db: &D1Database, id: &str, stack_id: i64, status: &str) -> Result<()> {
+    let now = int(now_secs());
+    db.batch(vec![
+        db.prepare(
+            "UPDATE updates SET status = ?2, end_time = ?3 WHERE id = ?1 AND status IN ('not-started', 'running')",
+        )
+        .bind(&[s(id), s(status), now.clone()])?,
+        db.prepare(
+            "UPDATE stacks SET active_update = NULL, last_update = ?3
+             WHERE active_update = ?1 AND (?2 < 0 OR id = ?2)",
+        )
+        .bind(&[s(id), int(stack_id), now])?,
+    ])
+    .await?;
+    Ok(())
+}
+
+pub async fn set_resource_changes(db: &D1Database, id: &str, changes: &str) -> Result<()> {
+    db.prepare("UPDATE updates SET resource_changes = ?2 WHERE id = ?1").bind(&[s(id), s(changes)])?.run().await?;
+    Ok(())
+}
+
+/// Stores engine events by sequence; a retried batch inserts nothing twice.
+pub async fn insert_events(db: &D1Database, update_id: &str, events_json: &str) -> Result<()> {
+    db.prepare(
+        "INSERT OR IGNORE INTO events (update_id, sequence, body)
+         SELECT ?1, COALESCE(json_extract(value, '$.sequence'), key), value FROM json_each(?2)",
+    )
+    .bind(&[s(update_id), s(events_json)])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Points the stack's `version` at a stored checkpoint object (written to R2 first).
+#[allow(clippy::too_many_arguments)]
+pub async fn save_checkpoint(
+    db: &D1Database,
+    stack_id: i64,
+    version: i64,
+    update_id: &str,
+    key: &str,
+    sha256: &str,
+    size: usize,
+    resources: i64,
+) -> Result<()> {
+    db.batch(vec![
+        db.prepare(
+            "INSERT INTO checkpoints (stack_id, version, update_id, r2_key, sha256, size_bytes, resource_count, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (stack_id, version) DO UPDATE SET update_id = ?3, r2_key = ?4, sha256 = ?5,
+                size_bytes = ?6, resource_count = ?7, created_at = ?8",
+        )
+        .bind(&[
+            int(stack_id),
+            int(version),
+            s(update_id),
+            s(key),
+            s(sha256),
+            int(size as i64),
+            int(resources),
+            int(now_secs()),
+        ])?,
+        db.prepare("UPDATE stacks SET resource_count = ?2 WHERE id = ?1").bind(&[int(stack_id), int(resources)])?,
+    ])
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckpointRow {
+    pub r2_key: String,
+}
+
+/// The checkpoint at `version`, or the latest one.
+pub async fn checkpoint(db: &D1Database, stack_id: i64, version: Option<i64>) -> Result<Option<CheckpointRow>> {
+    db.prepare(
+        "SELECT r2_key FROM checkpoints WHERE stack_id = ?1 AND (?2 IS NULL OR version = ?2)
+         ORDER BY version DESC LIMIT 1",
+    )
+    .bind(&[int(stack_id), version.map_or(JsValue::NULL, int)])?
+    .first(None)
+    .await
+}
+
+/// Finished and running updates that produced a version, newest first (previews are not history).
+pub async fn history(db: &D1Database, stack_id: i64, page_size: i64, page: i64) -> Result<Vec<UpdateRow>> {
+    db.prepare(format!(
+        "SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.stack_id = ?1 AND u.kind != 'preview' AND u.version IS NOT NULL
+         ORDER BY u.version DESC LIMIT ?2 OFFSET ?3"
+    ))
+    .bind(&[int(stack_id), int(page_size), int(page_size * (page - 1))])?
+    .all()
+    .await?
+    .results()
+}
+
+pub async fn update_by_version(db: &D1Database, stack_id: i64, version: Option<i64>) -> Result<Option<UpdateRow>> {
+    db.prepare(format!(
+        "SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.stack_id = ?1 AND u.kind != 'preview'
+           AND u.version IS NOT NULL AND (?2 IS NULL OR u.version = ?2)
+         ORDER BY u.version DESC LIMIT 1"
+    ))
+    .bind(&[int(stack_id), version.map_or(JsValue::NULL, int)])?
+    .first(None)
+    .await
+}

@@ -39,26 +39,50 @@ pub fn no_content() -> ApiResult<Response> {
     json(&serde_json::json!({}))
 }
 
-/// Reads a JSON request body of at most [`MAX_JSON_BODY`] bytes.
+/// Checkpoints, imports and batches are larger. The inflated body, the parsed request and the stored copy all
+/// live in one 128 MB isolate at once, so the inflated size is capped well below it (a 20 MB state must work).
+pub const MAX_LARGE_BODY: usize = 48 << 20;
+
+/// Our own serialization failing is an internal error.
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        worker::console_error!("internal serialization error: {e}");
+        ApiError::internal("internal error: the server could not encode its answer")
+    }
+}
+
+/// Reads a request body of at most `cap` bytes after inflating `Content-Encoding: gzip` (which the CLI uses for
+/// checkpoints, events, imports and batches). A gzip bomb stops at the cap with 413, before using the memory.
 ///
 /// # Errors
-/// 413 when the body is larger than the cap, 400 when it is not the JSON `T` expects.
-pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+/// 413 over the cap, 400 for a body that is not valid gzip or is empty.
+pub async fn read_body(req: &mut Request, cap: usize) -> ApiResult<Vec<u8>> {
     if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.parse::<usize>().map_or(false, |n| n > MAX_JSON_BODY) {
-            return Err(too_large());
+        if len.parse::<usize>().map_or(false, |n| n > cap) {
+            return Err(too_large(cap));
         }
     }
-    let bytes = req.bytes().await?;
-    if bytes.len() > MAX_JSON_BODY {
-        return Err(too_large());
+    let gzip = req.headers().get("content-encoding")?.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
+    let raw = req.bytes().await?;
+    let bytes = if gzip { crate::body::gunzip(&raw, cap)? } else { raw };
+    if bytes.len() > cap {
+        return Err(too_large(cap));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("invalid request body: a JSON body is required"));
     }
+    Ok(bytes)
+}
+
+/// Reads a small JSON request body (at most [`MAX_JSON_BODY`] bytes).
+///
+/// # Errors
+/// 413 when the body is larger than the cap, 400 when it is not the JSON `T` expects.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+    let bytes = read_body(req, MAX_JSON_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))
 }
 
-fn too_large() -> ApiError {
-    ApiError::payload_too_large(format!("request body is larger than {} bytes", MAX_JSON_BODY))
+fn too_large(cap: usize) -> ApiError {
+    ApiError::payload_too_large(format!("request body is larger than {cap} bytes"))
 }

@@ -3,16 +3,19 @@
 //! A request flows one way: route → authenticate (`Caller`) → authorize (org membership, role for the method)
 //! → handler → storage. Every failure on the way is an `ApiError`, turned into a response in one place.
 
+mod checkpoints;
 mod db;
 mod http;
 mod lease;
+mod secrets;
 mod stacks;
+mod updates;
 mod user;
 
 use crate::auth::{parse_authorization, Caller, Credential};
 use crate::config::{AuthConfig, Config};
 use crate::error::ApiError;
-use crate::routes::Route;
+use crate::routes::{Route, UpdateOp};
 use http::{json, ApiResult};
 use worker::{event, Context, D1Database, Env, Request, Response};
 
@@ -55,11 +58,29 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         _ => {}
     }
 
-    let caller = authenticate(&config?, req)?;
+    let config = config?;
+    if config.uses_dev_key {
+        worker::console_warn!(
+            "PROCELLA_ENCRYPTION_KEY is not set: secrets use the fixed DEVELOPMENT key. Never run production like this."
+        );
+    }
+
+    // The execution routes of a running update are authenticated by its lease token alone.
+    if let Route::Update(p, id, op) = &route {
+        if op.uses_lease_token() {
+            let header = req.headers().get("authorization")?;
+            let Credential::UpdateToken(token) = parse_authorization(header.as_deref())? else {
+                return Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`"));
+            };
+            return updates::execute(env, &db, p, id, *op, token, req).await;
+        }
+    }
+
+    let caller = authenticate(&config, req)?;
     if let Some(org) = route.org() {
         caller.authorize(org, method, || route.not_found())?;
     }
-    dispatch(route, &caller, &db, req).await
+    dispatch(route, &caller, &config, env, &db, req).await
 }
 
 fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
@@ -77,7 +98,14 @@ fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
     }
 }
 
-async fn dispatch(route: Route, caller: &Caller, db: &D1Database, req: &mut Request) -> ApiResult<Response> {
+async fn dispatch(
+    route: Route,
+    caller: &Caller,
+    config: &Config,
+    env: &Env,
+    db: &D1Database,
+    req: &mut Request,
+) -> ApiResult<Response> {
     let url = req.url()?;
     match route {
         Route::Health | Route::Capabilities => Err(ApiError::internal("unreachable route")),
@@ -89,10 +117,26 @@ async fn dispatch(route: Route, caller: &Caller, db: &D1Database, req: &mut Requ
             _ => stacks::create(db, &org, &project, req).await,
         },
         Route::Stack(p) => match req.method().to_string().as_str() {
-            "DELETE" => stacks::delete(db, &p, &url).await,
+            "DELETE" => stacks::delete(env, db, &p, &url).await,
             _ => stacks::get(db, &p).await,
         },
         Route::StackRename(p) => stacks::rename(db, &p, req).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
+        Route::CreateUpdate(p, kind) => updates::create(env, db, &p, kind, req).await,
+        Route::Update(p, id, op) => match op {
+            UpdateOp::Start => updates::start(env, db, &p, &id, req).await,
+            UpdateOp::Get => updates::status(db, &p, &id).await,
+            UpdateOp::Cancel => updates::cancel(env, db, &p, &id).await,
+            _ => Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`")),
+        },
+        Route::Export(p, version) => updates::export(env, db, &p, version).await,
+        Route::Import(p) => updates::import(env, db, &p, req).await,
+        Route::History(p) => updates::history(db, &p, &url).await,
+        Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
+        Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,
+        Route::Secrets(p, op) => {
+            let stack = updates::load_stack(db, &p).await?;
+            secrets::handle(&config.encryption_key, &stack, op, req).await
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! Handlers for one project or stack: create, read, delete, rename, tags.
 
+use super::checkpoints;
 use super::db::{self, StackRow};
+use super::lease::{self, LeaseCall};
 use super::http::{json, no_content, read_json, ApiResult};
 use crate::api::stacks::{check_delete, CreateStackRequest, Stack, StackRenameRequest};
 use crate::api::tags::{self, Tags};
 use crate::error::ApiError;
 use crate::names::{OrgName, ProjectName, StackName, StackRef};
 use crate::routes::StackPath;
-use worker::{D1Database, Request, Response, Url};
+use worker::{D1Database, Env, Request, Response, Url};
 
 fn stack_ref(p: &StackPath) -> ApiResult<StackRef> {
     StackRef::parse(&p.org, &p.project, &p.stack)
@@ -65,17 +67,26 @@ pub async fn get(db: &D1Database, p: &StackPath) -> ApiResult<Response> {
 }
 
 /// `DELETE /api/stacks/{org}/{project}/{stack}[?force=true]`.
-pub async fn delete(db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
+pub async fn delete(env: &Env, db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
     let r = stack_ref(p)?;
     let force = url.query_pairs().any(|(k, v)| k == "force" && (v == "true" || v == "1"));
     let row = load(db, &r).await?;
-    if row.active_update.is_some() && !force {
-        return Err(ApiError::conflict(format!(
-            "stack '{r}' has an update in progress; cancel it first or delete with --force"
-        )));
-    }
     check_delete(row.resource_count, force)?;
+    let active = lease::call(env, row.id, &LeaseCall::Status).await?.lease;
+    match active {
+        Some(l) if force => {
+            lease::call(env, row.id, &LeaseCall::Cancel { update_id: l.update_id }).await?;
+        }
+        Some(_) => {
+            return Err(ApiError::conflict(format!(
+                "stack '{r}' has an update in progress; cancel it first or delete with --force"
+            )))
+        }
+        None => {}
+    }
+    // D1 first: once the row is gone nothing points at the objects, which are then removed.
     db::delete_stack(db, row.id).await?;
+    checkpoints::delete_stack(&checkpoints::bucket(env)?, row.id).await?;
     no_content()
 }
 

@@ -1,0 +1,309 @@
+//! Handlers for updates: create, start, the lease-token execution routes (checkpoints, events, renew,
+//! complete), cancel, status, export/import and history.
+
+use super::checkpoints;
+use super::db::{self, StackRow, UpdateRow};
+use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_LARGE_BODY};
+use super::lease::{self, LeaseCall};
+use crate::api::tags;
+use crate::api::updates::*;
+use crate::checkpoint::delta;
+use crate::error::ApiError;
+use crate::names::StackRef;
+use crate::routes::{StackPath, UpdateKind, UpdateOp};
+use serde_json::{json, Value};
+use worker::{D1Database, Env, Request, Response, Url};
+
+/// Update requests carry the program's config; they are stored in one D1 row, and D1 rows are limited to 1 MB.
+const MAX_UPDATE_REQUEST: usize = 512 << 10;
+
+pub async fn load_stack(db: &D1Database, p: &StackPath) -> ApiResult<StackRow> {
+    let r = StackRef::parse(&p.org, &p.project, &p.stack)?;
+    db::get_stack(db, &r).await?.ok_or_else(|| ApiError::not_found(format!("stack '{r}' not found")))
+}
+
+async fn load_update(db: &D1Database, stack: &StackRow, id: &str) -> ApiResult<UpdateRow> {
+    db::get_update(db, stack.id, id).await?.ok_or_else(|| ApiError::not_found(format!("update '{id}' not found")))
+}
+
+pub fn random_hex(bytes: usize) -> ApiResult<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(|_| ApiError::internal("no randomness available"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn busy() -> ApiError {
+    ApiError::conflict("Another update is currently in progress.")
+}
+
+/// `POST .../{stack}/{kind}`.
+pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind, req: &mut Request) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let bytes = read_body(req, MAX_UPDATE_REQUEST).await?;
+    let body: UpdateProgramRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
+    if lease::call(env, stack.id, &LeaseCall::Status).await?.lease.is_some() {
+        return Err(busy());
+    }
+    let id = random_hex(16)?;
+    let program = json!({
+        "name": body.name, "runtime": body.runtime, "main": body.main,
+        "description": body.description, "options": body.options,
+    });
+    let metadata = serde_json::to_string(&body.metadata)?;
+    let config = serde_json::to_string(&body.config)?;
+    db::create_update(db, &id, stack.id, kind.as_str(), &program.to_string(), &config, &metadata).await?;
+    json(&UpdateProgramResponse { update_id: id })
+}
+
+/// `POST .../update/{id}`: takes the stack's lease and issues the lease token.
+pub async fn start(env: &Env, db: &D1Database, p: &StackPath, id: &str, req: &mut Request) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let update = load_update(db, &stack, id).await?;
+    let body: StartUpdateRequest = read_json(req).await?;
+    let tags_json = match &body.tags {
+        Some(t) => {
+            tags::validate(t)?;
+            Some(serde_json::to_string(t)?)
+        }
+        None => None,
+    };
+    if !matches!(update.status.as_str(), "not-started" | "running") {
+        return Err(ApiError::conflict(format!("update '{id}' has already ended ({})", update.status)));
+    }
+    let token = random_hex(32)?;
+    let reply = lease::call(env, stack.id, &LeaseCall::Start { update_id: id.into(), token, stack_id: stack.id }).await?;
+    let lease = reply.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
+    let version = db::start_update(db, id, stack.id, update.kind != "preview", tags_json.as_deref()).await?;
+    json(&StartUpdateResponse { version, token: lease.token, token_expiration: lease.expires_at / 1000 })
+}
+
+/// `GET .../update/{id}`: the status the CLI polls (after an import, and before a cancel).
+pub async fn status(db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let update = load_update(db, &stack, id).await?;
+    let status = match update.status.as_str() {
+        "not-started" => "not started",
+        other => other,
+    };
+    json(&json!({ "status": status, "events": [] }))
+}
+
+/// `POST .../update/{id}/cancel` (API token): frees the stack whatever the update's client is doing.
+pub async fn cancel(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let update = load_update(db, &stack, id).await?;
+    lease::call(env, stack.id, &LeaseCall::Cancel { update_id: id.into() }).await?;
+    if matches!(update.status.as_str(), "not-started" | "running") {
+        db::finish_update(db, id, stack.id, "cancelled").await?;
+    }
+    no_content()
+}
+
+/// The execution routes, authenticated by the update's lease token against the stack's Durable Object.
+pub async fn execute(
+    env: &Env,
+    db: &D1Database,
+    p: &StackPath,
+    id: &str,
+    op: UpdateOp,
+    token: &str,
+    req: &mut Request,
+) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await.map_err(|_| ApiError::forbidden("the update token is not valid for this stack"))?;
+    let check = |t: &str| LeaseCall::Check { update_id: id.into(), token: t.into() };
+    match op {
+        UpdateOp::RenewLease => {
+            let body: RenewLeaseRequest = read_json(req).await?;
+            let reply = lease::call(
+                env,
+                stack.id,
+                &LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: body.duration },
+            )
+            .await?;
+            let l = reply.lease.ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
+            json(&RenewLeaseResponse { token: l.token, token_expiration: l.expires_at / 1000 })
+        }
+        UpdateOp::Complete => {
+            let body: CompleteUpdateRequest = read_json(req).await?;
+            let status = match body.status.as_str() {
+                s @ ("succeeded" | "failed" | "cancelled") => s,
+                other => return Err(ApiError::bad_request(format!("unknown update status {other:?}"))),
+            };
+            let done = lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.into(), token: token.into() }).await;
+            if let Err(e) = done {
+                // A retried complete after the first one went through is fine; anything else is not.
+                let update = load_update(db, &stack, id).await?;
+                if e.status != 403 || update.status != status {
+                    return Err(e);
+                }
+            }
+            db::finish_update(db, id, stack.id, status).await?;
+            no_content()
+        }
+        UpdateOp::Events => {
+            lease::call(env, stack.id, &check(token)).await?;
+            let bytes = read_body(req, MAX_LARGE_BODY).await?;
+            let batch: EventBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
+            if let Some(changes) = batch
+                .events
+                .iter()
+                .rev()
+                .find_map(|e| e.get("summaryEvent").and_then(|s| s.get("resourceChanges")))
+            {
+                db::set_resource_changes(db, id, &changes.to_string()).await?;
+            }
+            db::insert_events(db, id, &Value::Array(batch.events).to_string()).await?;
+            no_content()
+        }
+        UpdateOp::Checkpoint | UpdateOp::CheckpointVerbatim | UpdateOp::CheckpointDelta => {
+            lease::call(env, stack.id, &check(token)).await?;
+            let update = load_update(db, &stack, id).await?;
+            let version = update.version.filter(|v| *v > 0).ok_or_else(|| {
+                ApiError::bad_request("this update takes no checkpoints (a preview, or not started)")
+            })?;
+            let bytes = read_body(req, MAX_LARGE_BODY).await?;
+            let text = checkpoint_text(env, &stack, version, op, &bytes).await?;
+            save(env, db, &stack, version, id, text).await?;
+            no_content()
+        }
+        UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel => Err(ApiError::internal("not an execution route")),
+    }
+}
+
+/// The new checkpoint text from a full, verbatim or delta upload.
+async fn checkpoint_text(env: &Env, stack: &StackRow, version: i64, op: UpdateOp, bytes: &[u8]) -> ApiResult<Vec<u8>> {
+    match op {
+        UpdateOp::Checkpoint => {
+            let body: CheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
+            let deployment = body.deployment.ok_or_else(|| ApiError::bad_request("checkpoint has no deployment"))?;
+            let v = if body.version > 0 { body.version } else { 3 };
+            let mut out = format!("{{\"version\":{v}");
+            if let Some(f) = body.features.filter(|f| !f.is_empty()) {
+                out.push_str(",\"features\":");
+                out.push_str(&serde_json::to_string(&f)?);
+            }
+            out.push_str(",\"deployment\":");
+            out.push_str(deployment.get());
+            out.push('}');
+            Ok(out.into_bytes())
+        }
+        UpdateOp::CheckpointVerbatim => {
+            let body: VerbatimCheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
+            Ok(body.untyped_deployment.get().as_bytes().to_vec())
+        }
+        _ => {
+            let body: DeltaCheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
+            let bucket = checkpoints::bucket(env)?;
+            let before = checkpoints::get(&bucket, &checkpoints::key(stack.id, version))
+                .await?
+                .ok_or_else(|| ApiError::conflict("no previous checkpoint to apply the delta to"))?;
+            delta::apply_verified(&before, &body.deployment_delta, &body.checkpoint_hash)
+                .map_err(|e| ApiError::conflict(format!("checkpoint delta rejected: {e}")))
+        }
+    }
+}
+
+/// Stores a checkpoint: R2 first, then the D1 pointer and resource count.
+async fn save(env: &Env, db: &D1Database, stack: &StackRow, version: i64, update_id: &str, text: Vec<u8>) -> ApiResult<()> {
+    let s = std::str::from_utf8(&text).map_err(|_| ApiError::bad_request("checkpoint is not UTF-8 JSON"))?;
+    let resources = resource_count(s).map_err(|e| ApiError::bad_json(&e))?;
+    let sha = delta::sha256_hex(&text);
+    let size = text.len();
+    let key = checkpoints::key(stack.id, version);
+    checkpoints::put(&checkpoints::bucket(env)?, &key, text).await?;
+    db::save_checkpoint(db, stack.id, version, update_id, &key, &sha, size, resources).await?;
+    Ok(())
+}
+
+/// `GET .../export[/{version}]`.
+pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i64>) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let Some(cp) = db::checkpoint(db, stack.id, version).await? else {
+        if let Some(v) = version {
+            return Err(ApiError::not_found(format!("version {v} of stack '{}' not found", p.stack)));
+        }
+        return json(&json!({ "version": 3, "deployment": { "manifest": { "time": "0001-01-01T00:00:00Z",
+            "magic": "", "version": "" } } }));
+    };
+    let text = checkpoints::get(&checkpoints::bucket(env)?, &cp.r2_key)
+        .await?
+        .ok_or_else(|| ApiError::internal("checkpoint object missing"))?;
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::from_bytes(text)?.with_headers(headers))
+}
+
+/// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update.
+pub async fn import(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let bytes = read_body(req, MAX_LARGE_BODY).await?;
+    {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Untyped<'a> {
+            version: i64,
+            #[serde(borrow)]
+            deployment: &'a serde_json::value::RawValue,
+        }
+        let _: Untyped = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
+    }
+    let id = random_hex(16)?;
+    db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}").await?;
+    let token = random_hex(32)?;
+    lease::call(env, stack.id, &LeaseCall::Start { update_id: id.clone(), token: token.clone(), stack_id: stack.id })
+        .await
+        .map_err(|e| if e.status == 409 { busy() } else { e })?;
+    let version = db::start_update(db, &id, stack.id, true, None).await?;
+    let saved = save(env, db, &stack, version, &id, bytes).await;
+    let status = if saved.is_ok() { "succeeded" } else { "failed" };
+    lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token }).await?;
+    db::finish_update(db, &id, stack.id, status).await?;
+    saved?;
+    json(&json!({ "updateId": id }))
+}
+
+fn update_info(u: &UpdateRow) -> Value {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    let metadata = parse(&u.metadata);
+    let mut info = json!({
+        "kind": u.kind,
+        "startTime": u.start_time.unwrap_or(0),
+        "endTime": u.end_time.unwrap_or(0),
+        "message": metadata.get("message").cloned().unwrap_or(Value::String(String::new())),
+        "environment": metadata.get("environment").filter(|e| e.is_object()).cloned().unwrap_or(json!({})),
+        "config": parse(&u.config),
+        "result": result_of(&u.status),
+        "version": u.version.unwrap_or(0),
+        "resourceChanges": parse(&u.resource_changes),
+    });
+    if let Some(n) = u.resource_count {
+        info["resourceCount"] = json!(n);
+    }
+    info
+}
+
+/// `GET .../updates?pageSize&page`: newest first.
+pub async fn history(db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let mut page_size = 100i64;
+    let mut page = 1i64;
+    for (k, v) in url.query_pairs() {
+        let n = || v.parse::<i64>().ok().filter(|n| *n >= 1);
+        match k.as_ref() {
+            "pageSize" => page_size = n().filter(|n| *n <= 1000).ok_or_else(|| ApiError::bad_request("pageSize must be 1-1000"))?,
+            "page" => page = n().ok_or_else(|| ApiError::bad_request("page must be a positive integer"))?,
+            _ => {}
+        }
+    }
+    let rows = db::history(db, stack.id, page_size, page).await?;
+    json(&json!({ "updates": rows.iter().map(update_info).collect::<Vec<_>>() }))
+}
+
+/// `GET .../updates/latest` and `.../updates/{version}`.
+pub async fn one_update(db: &D1Database, p: &StackPath, version: Option<i64>) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    let row = db::update_by_version(db, stack.id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no update found"))?;
+    json(&json!({ "info": update_info(&row), "version": row.version }))
+}
