@@ -71,10 +71,29 @@ install_pulumi() {
   "$dir/bin/pulumi" version >&2
 }
 
+# The YAML language host and our test resource provider, for programs that create real resources in e2e tests.
+# Rebuilt when their wrapper modules change (the cache folder is keyed by a hash of them).
+install_test_plugins() {
+  local sum dir
+  sum=$(cat "$here"/tests/tools/language-yaml/go.* "$here"/tests/tools/testprovider/go.* "$here"/tests/tools/testprovider/*.go | sha256sum | cut -c1-12)
+  dir="$TOOLS/test-plugins-$sum"
+  [ -L "$TOOLS/test-plugins" ] || rm -rf "$TOOLS/test-plugins"
+  if [ -x "$dir/bin/pulumi-language-yaml" ] && [ -x "$dir/bin/pulumi-resource-procella-test" ]; then
+    ln -sfn "$dir" "$TOOLS/test-plugins"; return
+  fi
+  log "building pulumi-language-yaml and the procella-test provider from the Go module proxy"
+  mkdir -p "$dir/bin" "$dir/src"
+  rm -rf "$dir/src/language-yaml" "$dir/src/testprovider"
+  cp -r "$here/tests/tools/language-yaml" "$here/tests/tools/testprovider" "$dir/src/"
+  (cd "$dir/src/language-yaml" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dir/bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml) >&2
+  (cd "$dir/src/testprovider" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dir/bin/pulumi-resource-procella-test" .) >&2
+  ln -sfn "$dir" "$TOOLS/test-plugins"
+}
+
 what=${1:-all}
 case "$what" in
   worker) install_node; install_rust_bits; install_npm ;;
-  pulumi) install_pulumi ;;
-  all) install_node; install_rust_bits; install_npm; install_pulumi ;;
+  pulumi) install_pulumi; install_test_plugins ;;
+  all) install_node; install_rust_bits; install_npm; install_pulumi; install_test_plugins ;;
   *) echo "usage: $0 [all|worker|pulumi]" >&2; exit 2 ;;
 esac

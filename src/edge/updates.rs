@@ -44,6 +44,10 @@ pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind,
     if lease::call(env, stack.id, &LeaseCall::Status).await?.lease.is_some() {
         return Err(busy());
     }
+    // `pulumi up` previews through the `update` endpoint with `options.dryRun`; a dry run is a preview whatever
+    // the path says: it takes no version and is not history.
+    let dry_run = body.options.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+    let kind = if dry_run { UpdateKind::Preview } else { kind };
     let id = random_hex(16)?;
     let program = json!({
         "name": body.name, "runtime": body.runtime, "main": body.main,
