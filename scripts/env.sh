@@ -6,7 +6,7 @@ source "$ROOT/scripts/versions.sh"
 TOOLS=${PROCELLA_TOOLS:-$HOME/.cache/procella-edge}
 "$ROOT/scripts/tools.sh" "${PROCELLA_TOOLS_SET:-all}"
 WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")
-export PATH="$TOOLS/node/bin:$TOOLS/cargo/bin:$TOOLS/pulumi-$PULUMI_VERSION/bin:$TOOLS/test-plugins/bin:$ROOT/node_modules/.bin:$PATH"
+export PATH="$TOOLS/node/bin:$TOOLS/cargo/bin:$TOOLS/pulumi-$PULUMI_VERSION/bin:$TOOLS/test-plugins-current/bin:$ROOT/node_modules/.bin:$PATH"
 # worker-build must find these locally: it would otherwise download them from GitHub, which is unreachable.
 export WASM_BINDGEN_BIN="$TOOLS/wasm-bindgen-$WBG_VERSION/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"

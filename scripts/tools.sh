@@ -77,9 +77,8 @@ install_test_plugins() {
   local sum dir
   sum=$(cat "$here"/tests/tools/language-yaml/go.* "$here"/tests/tools/testprovider/go.* "$here"/tests/tools/testprovider/*.go | sha256sum | cut -c1-12)
   dir="$TOOLS/test-plugins-$sum"
-  [ -L "$TOOLS/test-plugins" ] || rm -rf "$TOOLS/test-plugins"
   if [ -x "$dir/bin/pulumi-language-yaml" ] && [ -x "$dir/bin/pulumi-resource-procella-test" ]; then
-    ln -sfn "$dir" "$TOOLS/test-plugins"; return
+    ln -sfn "$dir" "$TOOLS/test-plugins-current"; return
   fi
   log "building pulumi-language-yaml and the procella-test provider from the Go module proxy"
   mkdir -p "$dir/bin" "$dir/src"
@@ -87,7 +86,7 @@ install_test_plugins() {
   cp -r "$here/tests/tools/language-yaml" "$here/tests/tools/testprovider" "$dir/src/"
   (cd "$dir/src/language-yaml" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dir/bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml) >&2
   (cd "$dir/src/testprovider" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dir/bin/pulumi-resource-procella-test" .) >&2
-  ln -sfn "$dir" "$TOOLS/test-plugins"
+  ln -sfn "$dir" "$TOOLS/test-plugins-current"
 }
 
 what=${1:-all}
