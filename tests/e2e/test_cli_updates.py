@@ -25,7 +25,7 @@ def write_program(p, items, extra_outputs=""):
         f"name: {p.project}\nruntime: yaml\nconfig:\n  greeting:\n    type: string\n"
         f"resources:\n{res or '  {}'}\n"
         f"outputs:\n  hello: ${{greeting}}\n  secretOut:\n    fn::secret: ${{password}}\n{outputs}{extra_outputs}"
-        "variables:\n  password: ${pw}\n".replace("${pw}", "${pw}")
+        "variables:\n  password: ${pw}\n"
     )
 
 
@@ -44,6 +44,16 @@ def cli(pulumi, unique, tmp_path):
     return make
 
 
+def new_stack(cli, unique, greeting="x", password="pw"):
+    """A CLI in a fresh project with a new stack selected and its config set."""
+    p = cli()
+    stack = f"{ORG}/{p.project}/{unique('dev')}"
+    p.run("stack", "init", stack)
+    p.run("config", "set", "greeting", greeting)
+    p.run("config", "set", "--secret", "pw", password)
+    return p, stack
+
+
 def provider_values(p):
     out = {}
     for f in p.state.glob("*.json"):
@@ -57,11 +67,7 @@ def summary(result):
 
 
 def test_up_update_replace_delete_refresh_destroy(cli, unique):
-    p = cli()
-    stack = f"{ORG}/{p.project}/{unique('dev')}"
-    p.run("stack", "init", stack)
-    p.run("config", "set", "greeting", "hello")
-    p.run("config", "set", "--secret", "pw", "s3cr3t-value")
+    p, _ = new_stack(cli, unique, greeting="hello", password="s3cr3t-value")
     write_program(p, {"a": ("one", "k1"), "b": ("two", "k1"), "c": ("three", "k1")})
 
     first = p.run("up", "--yes", "--skip-preview")
@@ -111,11 +117,7 @@ def test_up_update_replace_delete_refresh_destroy(cli, unique):
 
 
 def test_export_import_round_trip(cli, unique):
-    p = cli()
-    stack = f"{ORG}/{p.project}/{unique('dev')}"
-    p.run("stack", "init", stack)
-    p.run("config", "set", "greeting", "x")
-    p.run("config", "set", "--secret", "pw", "pw")
+    p, stack = new_stack(cli, unique)
     write_program(p, {"a": ("one", "k")})
     p.run("up", "--yes", "--skip-preview")
     exported = p.dir / "state.json"
@@ -130,11 +132,7 @@ def test_export_import_round_trip(cli, unique):
 
 
 def test_concurrent_up_is_refused_and_cancel_frees_the_stack(cli, unique):
-    p = cli()
-    stack = f"{ORG}/{p.project}/{unique('dev')}"
-    p.run("stack", "init", stack)
-    p.run("config", "set", "greeting", "x")
-    p.run("config", "set", "--secret", "pw", "pw")
+    p, stack = new_stack(cli, unique)
     (p.dir / "Pulumi.yaml").write_text(
         f"name: {p.project}\nruntime: yaml\nresources:\n  slow:\n    type: procella-test:index:Item\n"
         "    properties:\n      value: slow\n      sleepSeconds: 60\n")
