@@ -4,6 +4,7 @@
 //! [`LeaseState`] and feeds in the clock. The CLI assumes a 5-minute lease and renews when under 2.5 minutes
 //! remain; a 403 on renew is terminal for it, so 403 means "this lease is over", 401 "not this lease's token".
 
+use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -109,12 +110,9 @@ impl LeaseState {
     }
 }
 
-fn busy() -> ApiError {
+/// The 409 the CLI reports as "another update is in progress".
+pub fn busy() -> ApiError {
     ApiError::conflict("Another update is currently in progress.")
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

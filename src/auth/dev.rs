@@ -3,7 +3,7 @@
 //! Configuration mistakes are errors that name the variable, the entry and the problem, never a silent default
 //! and never the token itself (a token is a secret even in dev).
 
-use super::{Caller, OrgRole, Role};
+use super::{constant_time_eq, Caller, OrgRole, Role};
 use crate::error::ApiError;
 use crate::names::OrgName;
 use serde_json::Value;
@@ -167,13 +167,6 @@ fn parse_users_json(raw: &str) -> Result<Vec<(String, String, String, Role)>, Ap
         out.push((token, login, org, role));
     }
     Ok(out)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -106,6 +106,11 @@ impl Caller {
     }
 }
 
+/// Compares secrets (tokens) in time that depends only on their length, not on where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The credential in an `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential<'a> {

@@ -135,7 +135,7 @@ async fn dispatch(
         Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,
         Route::Secrets(p, op) => {
-            let stack = updates::load_stack(db, &p).await?;
+            let stack = stacks::load_stack(db, &p).await?;
             secrets::handle(&config.encryption_key, &stack, op, req).await
         }
     }

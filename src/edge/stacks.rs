@@ -23,6 +23,11 @@ async fn load(db: &D1Database, r: &StackRef) -> ApiResult<StackRow> {
     db::get_stack(db, r).await?.ok_or_else(|| not_found(r))
 }
 
+/// The stack a path names: 400 for a bad name, 404 when it does not exist.
+pub async fn load_stack(db: &D1Database, p: &StackPath) -> ApiResult<StackRow> {
+    load(db, &stack_ref(p)?).await
+}
+
 /// `HEAD /api/stacks/{org}/{project}`: 200 while the project has a stack.
 pub async fn project_exists(db: &D1Database, org: &str, project: &str) -> ApiResult<Response> {
     OrgName::parse(org)?;
@@ -53,8 +58,7 @@ pub async fn create(db: &D1Database, org: &str, project: &str, req: &mut Request
 
 /// `GET /api/stacks/{org}/{project}/{stack}`.
 pub async fn get(db: &D1Database, p: &StackPath) -> ApiResult<Response> {
-    let r = stack_ref(p)?;
-    let row = load(db, &r).await?;
+    let row = load_stack(db, p).await?;
     json(&Stack {
         id: row.id.to_string(),
         tags: row.tags(),
@@ -112,10 +116,9 @@ pub async fn rename(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiRes
 
 /// `PATCH .../{stack}/tags`: the body is the whole new map (replace, not merge).
 pub async fn replace_tags(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
-    let r = stack_ref(p)?;
     let tags: Tags = read_json(req).await?;
     tags::validate(&tags)?;
-    let row = load(db, &r).await?;
+    let row = load_stack(db, p).await?;
     db::replace_tags(db, row.id, &tags).await?;
     no_content()
 }

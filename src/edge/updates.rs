@@ -3,24 +3,19 @@
 
 use super::checkpoints;
 use super::db::{self, StackRow, UpdateRow};
+use super::stacks::load_stack;
 use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_LARGE_BODY};
 use super::lease::{self, LeaseCall};
 use crate::api::tags;
 use crate::api::updates::*;
 use crate::checkpoint::delta;
 use crate::error::ApiError;
-use crate::names::StackRef;
 use crate::routes::{StackPath, UpdateKind, UpdateOp};
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response, Url};
 
 /// Update requests carry the program's config; they are stored in one D1 row, and D1 rows are limited to 1 MB.
 const MAX_UPDATE_REQUEST: usize = 512 << 10;
-
-pub async fn load_stack(db: &D1Database, p: &StackPath) -> ApiResult<StackRow> {
-    let r = StackRef::parse(&p.org, &p.project, &p.stack)?;
-    db::get_stack(db, &r).await?.ok_or_else(|| ApiError::not_found(format!("stack '{r}' not found")))
-}
 
 async fn load_update(db: &D1Database, stack: &StackRow, id: &str) -> ApiResult<UpdateRow> {
     db::get_update(db, stack.id, id).await?.ok_or_else(|| ApiError::not_found(format!("update '{id}' not found")))
@@ -32,17 +27,13 @@ pub fn random_hex(bytes: usize) -> ApiResult<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn busy() -> ApiError {
-    ApiError::conflict("Another update is currently in progress.")
-}
-
 /// `POST .../{stack}/{kind}`.
 pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_UPDATE_REQUEST).await?;
     let body: UpdateProgramRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
     if lease::call(env, stack.id, &LeaseCall::Status).await?.lease.is_some() {
-        return Err(busy());
+        return Err(crate::lease::busy());
     }
     // `pulumi up` previews through the `update` endpoint with `options.dryRun`; a dry run is a preview whatever
     // the path says: it takes no version and is not history.
@@ -255,8 +246,7 @@ pub async fn import(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request
     db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}").await?;
     let token = random_hex(32)?;
     lease::call(env, stack.id, &LeaseCall::Start { update_id: id.clone(), token: token.clone(), stack_id: stack.id })
-        .await
-        .map_err(|e| if e.status == 409 { busy() } else { e })?;
+        .await?;
     let version = db::start_update(db, &id, stack.id, true, None).await?;
     let saved = save(env, db, &stack, version, &id, bytes).await;
     let status = if saved.is_ok() { "succeeded" } else { "failed" };
