@@ -20,6 +20,32 @@ pub struct Config {
     pub encryption_key: MasterKey,
     /// True when dev mode runs on the fixed development key because `PROCELLA_ENCRYPTION_KEY` is unset.
     pub uses_dev_key: bool,
+    /// How long an update's lease lasts from its start or last renewal (`PROCELLA_LEASE_SECONDS`, default 300,
+    /// the lease the CLI assumes). Shorter values exist for tests of abandoned updates.
+    pub lease_ms: i64,
+}
+
+/// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
+/// off makes the CLI upload whole checkpoints; the benchmark compares the two.
+///
+/// # Errors
+/// A configuration error for a value other than `true` or `false`.
+pub fn delta_checkpoints(var: impl Fn(&str) -> Option<String>) -> Result<bool, ApiError> {
+    match var("PROCELLA_DELTA_CHECKPOINTS").as_deref().map(str::trim) {
+        None | Some("") | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::config("PROCELLA_DELTA_CHECKPOINTS must be \"true\" or \"false\"")),
+    }
+}
+
+fn lease_ms(var: impl Fn(&str) -> Option<String>) -> Result<i64, ApiError> {
+    let Some(v) = var("PROCELLA_LEASE_SECONDS").filter(|v| !v.trim().is_empty()) else {
+        return Ok(crate::lease::DEFAULT_LEASE_MS);
+    };
+    match v.trim().parse::<i64>() {
+        Ok(n @ 1..=3600) => Ok(n * 1000),
+        _ => Err(ApiError::config("PROCELLA_LEASE_SECONDS must be a whole number of seconds from 1 to 3600")),
+    }
 }
 
 impl Config {
@@ -53,7 +79,8 @@ impl Config {
             // Only dev mode gets here without a key (descope mode requires one).
             None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
         };
-        Ok(Self { auth, encryption_key, uses_dev_key })
+        delta_checkpoints(&var)?;
+        Ok(Self { auth, encryption_key, uses_dev_key, lease_ms: lease_ms(&var)? })
     }
 }
 
@@ -91,6 +118,26 @@ mod tests {
         assert!(with(&"a".repeat(63)).unwrap_err().message.contains("PROCELLA_ENCRYPTION_KEY must be 64"));
         assert!(with(&"g".repeat(64)).unwrap_err().message.contains("hexadecimal"));
         assert!(!with(&"ab".repeat(32)).unwrap().uses_dev_key);
+    }
+
+    #[test]
+    fn lease_length_and_delta_checkpoints_are_validated() {
+        let base = [("PROCELLA_AUTH_MODE", "dev"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")];
+        let with = |k: &str, v: &str| {
+            let mut all = base.to_vec();
+            all.push((k, v));
+            from(&all)
+        };
+        assert_eq!(from(&base).unwrap().lease_ms, 300_000);
+        assert_eq!(with("PROCELLA_LEASE_SECONDS", "3").unwrap().lease_ms, 3000);
+        for bad in ["0", "-5", "1.5", "soon", "3601"] {
+            let e = with("PROCELLA_LEASE_SECONDS", bad).unwrap_err();
+            assert!(e.message.contains("PROCELLA_LEASE_SECONDS"), "{bad}: {}", e.message);
+        }
+        assert!(with("PROCELLA_DELTA_CHECKPOINTS", "false").is_ok());
+        assert!(with("PROCELLA_DELTA_CHECKPOINTS", "no").unwrap_err().message.contains("PROCELLA_DELTA_CHECKPOINTS"));
+        assert!(!delta_checkpoints(|_| Some("false".into())).unwrap());
+        assert!(delta_checkpoints(|_| None).unwrap());
     }
 
     #[test]

@@ -8,10 +8,8 @@ use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
-/// The lease the CLI assumes when it starts an update.
+/// The lease the CLI assumes when it starts an update (`PROCELLA_LEASE_SECONDS` changes it, for tests of expiry).
 pub const DEFAULT_LEASE_MS: i64 = 5 * 60 * 1000;
-/// The longest a single renewal may extend a lease, whatever the client asks.
-pub const MAX_LEASE_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -32,19 +30,19 @@ impl LeaseState {
         self.active.as_ref().filter(|l| l.expires_at > now)
     }
 
-    /// Starts `update_id` with `token`. Starting the update that already holds the lease again (a retried
-    /// request) returns that lease unchanged.
+    /// Starts `update_id` with `token` for `lease_ms`. Starting the update that already holds the lease again
+    /// (a retried request) returns that lease unchanged.
     ///
     /// # Errors
     /// 409 while another update holds a live lease.
-    pub fn start(&mut self, update_id: &str, token: &str, now: i64) -> Result<Lease, ApiError> {
+    pub fn start(&mut self, update_id: &str, token: &str, now: i64, lease_ms: i64) -> Result<Lease, ApiError> {
         if let Some(l) = self.live(now) {
             if l.update_id == update_id {
                 return Ok(l.clone());
             }
             return Err(busy());
         }
-        let lease = Lease { update_id: update_id.into(), token: token.into(), expires_at: now + DEFAULT_LEASE_MS };
+        let lease = Lease { update_id: update_id.into(), token: token.into(), expires_at: now + lease_ms };
         self.active = Some(lease.clone());
         Ok(lease)
     }
@@ -69,14 +67,14 @@ impl LeaseState {
         }
     }
 
-    /// Extends the lease by `duration_secs` (capped) from now; the token stays the same, so requests already
-    /// in flight with it still succeed.
+    /// Extends the lease by `duration_secs` from now, at most `max_ms` (the server's lease length, whatever the
+    /// client asks); the token stays the same, so requests already in flight with it still succeed.
     ///
     /// # Errors
     /// As [`check`](Self::check).
-    pub fn renew(&mut self, update_id: &str, token: &str, duration_secs: i64, now: i64) -> Result<Lease, ApiError> {
+    pub fn renew(&mut self, update_id: &str, token: &str, duration_secs: i64, now: i64, max_ms: i64) -> Result<Lease, ApiError> {
         self.check(update_id, token, now)?;
-        let ms = duration_secs.saturating_mul(1000).clamp(1000, MAX_LEASE_MS);
+        let ms = duration_secs.saturating_mul(1000).clamp(1000, max_ms.max(1000));
         let lease = self.active.as_mut().ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
         lease.expires_at = now + ms;
         Ok(lease.clone())
@@ -120,29 +118,30 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_000_000;
+    const L: i64 = DEFAULT_LEASE_MS;
 
     #[test]
     fn one_update_at_a_time() {
         let mut s = LeaseState::default();
-        let l = s.start("u1", "tok1", T0).unwrap();
+        let l = s.start("u1", "tok1", T0, L).unwrap();
         assert_eq!(l.expires_at, T0 + DEFAULT_LEASE_MS);
-        assert_eq!(s.start("u2", "tok2", T0 + 1).unwrap_err().status, 409);
-        assert_eq!(s.start("u1", "other", T0 + 1).unwrap().token, "tok1", "a retried start is idempotent");
+        assert_eq!(s.start("u2", "tok2", T0 + 1, L).unwrap_err().status, 409);
+        assert_eq!(s.start("u1", "other", T0 + 1, L).unwrap().token, "tok1", "a retried start is idempotent");
     }
 
     #[test]
     fn an_expired_lease_frees_the_stack() {
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
+        s.start("u1", "tok1", T0, L).unwrap();
         let later = T0 + DEFAULT_LEASE_MS;
         assert_eq!(s.check("u1", "tok1", later).unwrap_err().status, 403);
-        assert!(s.start("u2", "tok2", later).is_ok());
+        assert!(s.start("u2", "tok2", later, L).is_ok());
     }
 
     #[test]
     fn tokens_are_checked_against_the_update() {
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
+        s.start("u1", "tok1", T0, L).unwrap();
         assert!(s.check("u1", "tok1", T0 + 1).is_ok());
         assert_eq!(s.check("u1", "tok2", T0 + 1).unwrap_err().status, 401);
         assert_eq!(s.check("u9", "tok1", T0 + 1).unwrap_err().status, 403, "wrong update");
@@ -151,35 +150,44 @@ mod tests {
     #[test]
     fn renewal_extends_with_a_cap_and_keeps_the_token() {
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
-        let l = s.renew("u1", "tok1", 300, T0 + 1000).unwrap();
+        s.start("u1", "tok1", T0, L).unwrap();
+        let l = s.renew("u1", "tok1", 300, T0 + 1000, L).unwrap();
         assert_eq!((l.token.as_str(), l.expires_at), ("tok1", T0 + 1000 + 300_000));
-        let capped = s.renew("u1", "tok1", 86_400, T0 + 2000).unwrap();
-        assert_eq!(capped.expires_at, T0 + 2000 + MAX_LEASE_MS);
-        assert_eq!(s.renew("u1", "bad", 300, T0 + 3000).unwrap_err().status, 401);
+        let capped = s.renew("u1", "tok1", 86_400, T0 + 2000, L).unwrap();
+        assert_eq!(capped.expires_at, T0 + 2000 + L, "a renewal never exceeds the server's lease length");
+        assert_eq!(s.renew("u1", "bad", 300, T0 + 3000, L).unwrap_err().status, 401);
     }
 
     #[test]
     fn renewing_an_ended_lease_is_terminal() {
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
+        s.start("u1", "tok1", T0, L).unwrap();
         assert!(s.cancel("u1").is_some());
-        assert_eq!(s.renew("u1", "tok1", 300, T0 + 1).unwrap_err().status, 403);
+        assert_eq!(s.renew("u1", "tok1", 300, T0 + 1, L).unwrap_err().status, 403);
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
-        assert_eq!(s.renew("u1", "tok1", 300, T0 + DEFAULT_LEASE_MS + 1).unwrap_err().status, 403);
+        s.start("u1", "tok1", T0, L).unwrap();
+        assert_eq!(s.renew("u1", "tok1", 300, T0 + DEFAULT_LEASE_MS + 1, L).unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn a_short_server_lease_is_used_for_start_and_caps_renewals() {
+        let mut s = LeaseState::default();
+        let l = s.start("u1", "tok1", T0, 3000).unwrap();
+        assert_eq!(l.expires_at, T0 + 3000);
+        assert_eq!(s.renew("u1", "tok1", 300, T0 + 1000, 3000).unwrap().expires_at, T0 + 4000);
+        assert_eq!(s.check("u1", "tok1", T0 + 4000).unwrap_err().status, 403, "expired after the short lease");
     }
 
     #[test]
     fn complete_and_expire_release_the_lease() {
         let mut s = LeaseState::default();
-        s.start("u1", "tok1", T0).unwrap();
+        s.start("u1", "tok1", T0, L).unwrap();
         assert_eq!(s.complete("u1", "nope", T0 + 1).unwrap_err().status, 401);
         s.complete("u1", "tok1", T0 + 1).unwrap();
         assert!(s.live(T0 + 2).is_none());
         assert_eq!(s.complete("u1", "tok1", T0 + 2).unwrap_err().status, 403);
 
-        s.start("u2", "tok2", T0).unwrap();
+        s.start("u2", "tok2", T0, L).unwrap();
         assert!(s.expire(T0 + 10).is_none(), "not yet");
         assert_eq!(s.expire(T0 + DEFAULT_LEASE_MS).unwrap().update_id, "u2");
         assert!(s.active.is_none());

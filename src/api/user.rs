@@ -85,17 +85,20 @@ pub struct Capabilities {
 pub const DELTA_CUTOFF_BYTES: u64 = 4096;
 
 impl Capabilities {
-    pub fn current() -> Self {
-        Self {
-            capabilities: vec![
+    /// What this server offers; `delta_checkpoints` is off only to measure whole-checkpoint uploads.
+    pub fn current(delta_checkpoints: bool) -> Self {
+        let mut capabilities = vec![Capability { capability: "batch-encrypt", version: 1, configuration: None }];
+        if delta_checkpoints {
+            capabilities.insert(
+                0,
                 Capability {
                     capability: "delta-checkpoint-uploads-v2",
                     version: 2,
                     configuration: Some(serde_json::json!({ "checkpointCutoffSizeBytes": DELTA_CUTOFF_BYTES })),
                 },
-                Capability { capability: "batch-encrypt", version: 1, configuration: None },
-            ],
+            );
         }
+        Self { capabilities }
     }
 }
 
@@ -120,5 +123,12 @@ mod tests {
         assert_eq!(v["tokenInfo"]["name"], "ci key");
         let personal = Caller { token_name: None, ..c };
         assert!(serde_json::to_value(ServiceUser::of(&personal)).unwrap().get("tokenInfo").is_none());
+    }
+
+    #[test]
+    fn delta_checkpoints_are_advertised_unless_turned_off() {
+        let names = |c: Capabilities| c.capabilities.iter().map(|c| c.capability).collect::<Vec<_>>();
+        assert_eq!(names(Capabilities::current(true)), ["delta-checkpoint-uploads-v2", "batch-encrypt"]);
+        assert_eq!(names(Capabilities::current(false)), ["batch-encrypt"]);
     }
 }

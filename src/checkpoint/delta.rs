@@ -155,6 +155,33 @@ mod tests {
         assert!(e.to_string().contains("hash mismatch"));
     }
 
+    /// Vectors from `tests/tools/deltavectors`, which computes edits with the same libraries and span layout as
+    /// the CLI (`pkg/backend/httpstate/diffs.go`): each must rebuild the exact new text and hash.
+    #[test]
+    fn applies_edits_computed_the_way_the_cli_computes_them() {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Vector {
+            name: String,
+            before: String,
+            after: String,
+            checkpoint_hash: String,
+            deployment_delta: Vec<TextEdit>,
+        }
+        let vectors: Vec<Vector> = serde_json::from_str(include_str!("../../tests/fixtures/delta-vectors.json")).unwrap();
+        assert!(vectors.len() >= 10);
+        for v in vectors {
+            let after = apply_verified(v.before.as_bytes(), &v.deployment_delta, &v.checkpoint_hash)
+                .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+            assert_eq!(std::str::from_utf8(&after).unwrap(), v.after, "{}", v.name);
+            assert_eq!(v.deployment_delta.is_empty(), v.before == v.after, "{}: edits exactly when changed", v.name);
+            // A server whose stored text drifted from the client's must notice.
+            let drifted = format!("{} ", v.before);
+            let wrong = apply_verified(drifted.as_bytes(), &v.deployment_delta, &v.checkpoint_hash);
+            assert!(matches!(wrong, Err(DeltaError::HashMismatch { .. })), "{}", v.name);
+        }
+    }
+
     #[test]
     fn sha256_is_lowercase_hex() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

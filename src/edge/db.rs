@@ -160,11 +160,15 @@ pub struct UpdateRow {
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
     pub resource_count: Option<i64>,
+    /// The sequence number and hash of the last checkpoint this update stored (retries are checked against them).
+    pub checkpoint_seq: i64,
+    pub checkpoint_sha: Option<String>,
 }
 
-const UPDATE_COLUMNS: &str = "u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
-     u.start_time, u.end_time, (SELECT resource_count FROM checkpoints c \
-     WHERE c.stack_id = u.stack_id AND c.version = u.version) AS resource_count";
+/// Update rows with their checkpoint's resource count and hash (one indexed join).
+const UPDATE_ROWS: &str = "SELECT u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
+     u.start_time, u.end_time, u.checkpoint_seq, c.resource_count, c.sha256 AS checkpoint_sha \
+     FROM updates u LEFT JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version";
 
 #[allow(clippy::too_many_arguments)]
 pub async fn create_update(
@@ -187,7 +191,7 @@ pub async fn create_update(
 }
 
 pub async fn get_update(db: &D1Database, stack_id: i64, id: &str) -> Result<Option<UpdateRow>> {
-    db.prepare(format!("SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.id = ?1 AND u.stack_id = ?2"))
+    db.prepare(format!("{UPDATE_ROWS} WHERE u.id = ?1 AND u.stack_id = ?2"))
         .bind(&[s(id), int(stack_id)])?
         .first(None)
         .await
@@ -256,13 +260,15 @@ pub async fn insert_events(db: &D1Database, update_id: &str, events_json: &str) 
     Ok(())
 }
 
-/// Points the stack's `version` at a stored checkpoint object (written to R2 first).
+/// Points the stack's `version` at a stored checkpoint object (written to R2 first), and records the upload's
+/// sequence number on its update.
 #[allow(clippy::too_many_arguments)]
 pub async fn save_checkpoint(
     db: &D1Database,
     stack_id: i64,
     version: i64,
     update_id: &str,
+    sequence: i64,
     key: &str,
     sha256: &str,
     size: usize,
@@ -286,6 +292,8 @@ pub async fn save_checkpoint(
             int(now_secs()),
         ])?,
         db.prepare("UPDATE stacks SET resource_count = ?2 WHERE id = ?1").bind(&[int(stack_id), int(resources)])?,
+        db.prepare("UPDATE updates SET checkpoint_seq = MAX(checkpoint_seq, ?2) WHERE id = ?1")
+            .bind(&[s(update_id), int(sequence)])?,
     ])
     .await?;
     Ok(())
@@ -310,7 +318,7 @@ pub async fn checkpoint(db: &D1Database, stack_id: i64, version: Option<i64>) ->
 /// Finished and running updates that produced a version, newest first (previews are not history).
 pub async fn history(db: &D1Database, stack_id: i64, page_size: i64, page: i64) -> Result<Vec<UpdateRow>> {
     db.prepare(format!(
-        "SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.stack_id = ?1 AND u.kind != 'preview' AND u.version IS NOT NULL
+        "{UPDATE_ROWS} WHERE u.stack_id = ?1 AND u.kind != 'preview' AND u.version IS NOT NULL
          ORDER BY u.version DESC LIMIT ?2 OFFSET ?3"
     ))
     .bind(&[int(stack_id), int(page_size), int(page_size * (page - 1))])?
@@ -321,7 +329,7 @@ pub async fn history(db: &D1Database, stack_id: i64, page_size: i64, page: i64) 
 
 pub async fn update_by_version(db: &D1Database, stack_id: i64, version: Option<i64>) -> Result<Option<UpdateRow>> {
     db.prepare(format!(
-        "SELECT {UPDATE_COLUMNS} FROM updates u WHERE u.stack_id = ?1 AND u.kind != 'preview'
+        "{UPDATE_ROWS} WHERE u.stack_id = ?1 AND u.kind != 'preview'
            AND u.version IS NOT NULL AND (?2 IS NULL OR u.version = ?2)
          ORDER BY u.version DESC LIMIT 1"
     ))

@@ -17,9 +17,9 @@ const STACK_KEY: &str = "stack_id";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LeaseCall {
-    Start { update_id: String, token: String, stack_id: i64 },
+    Start { update_id: String, token: String, stack_id: i64, lease_ms: i64 },
     Check { update_id: String, token: String },
-    Renew { update_id: String, token: String, duration: i64 },
+    Renew { update_id: String, token: String, duration: i64, max_ms: i64 },
     Complete { update_id: String, token: String },
     Cancel { update_id: String },
     Status,
@@ -56,12 +56,12 @@ impl StackLease {
         let mut s = self.load().await?;
         let t = now();
         let reply = match call {
-            LeaseCall::Start { update_id, token, stack_id } => {
+            LeaseCall::Start { update_id, token, stack_id, lease_ms } => {
                 // The alarm may not have fired yet for a lease that has expired: settle it first.
                 if let Some(old) = s.expire(t) {
                     self.mark_abandoned(&old).await;
                 }
-                match s.start(&update_id, &token, t) {
+                match s.start(&update_id, &token, t, lease_ms) {
                     Ok(l) => {
                         self.state.storage().put(STACK_KEY, stack_id).await?;
                         self.save(&s).await?;
@@ -73,7 +73,7 @@ impl StackLease {
             LeaseCall::Check { update_id, token } => {
                 s.check(&update_id, &token, t).map(|l| LeaseReply { lease: Some(l.clone()) })
             }
-            LeaseCall::Renew { update_id, token, duration } => match s.renew(&update_id, &token, duration, t) {
+            LeaseCall::Renew { update_id, token, duration, max_ms } => match s.renew(&update_id, &token, duration, t, max_ms) {
                 Ok(l) => {
                     self.save(&s).await?;
                     Ok(LeaseReply { lease: Some(l) })

@@ -28,6 +28,8 @@ fn env_var(env: &Env, name: &str) -> Option<String> {
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
+    // Bytes on the wire as sent (compressed when the CLI gzips): the benchmark sums these per route.
+    let sent = req.headers().get("content-length").ok().flatten().unwrap_or_else(|| "0".into());
     let result = handle(&mut req, &env, &method).await;
     let response = match result {
         Ok(r) => r,
@@ -38,7 +40,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             http::error_response(&e)?
         }
     };
-    worker::console_log!("{method} {path} -> {}", response.status_code());
+    worker::console_log!("{method} {path} -> {} ({sent} bytes in)", response.status_code());
     Ok(response)
 }
 
@@ -54,7 +56,10 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
             db::ping(&db).await?;
             return json(&serde_json::json!({ "status": "ok" }));
         }
-        Route::Capabilities => return json(&crate::api::user::Capabilities::current()),
+        Route::Capabilities => {
+            let delta = crate::config::delta_checkpoints(|name| env_var(env, name))?;
+            return json(&crate::api::user::Capabilities::current(delta));
+        }
         _ => {}
     }
 
@@ -72,7 +77,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
             let Credential::UpdateToken(token) = parse_authorization(header.as_deref())? else {
                 return Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`"));
             };
-            return updates::execute(env, &db, p, id, *op, token, req).await;
+            return updates::execute(env, &db, &config, p, id, *op, token, req).await;
         }
     }
 
@@ -124,13 +129,13 @@ async fn dispatch(
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
         Route::CreateUpdate(p, kind) => updates::create(env, db, &p, kind, req).await,
         Route::Update(p, id, op) => match op {
-            UpdateOp::Start => updates::start(env, db, &p, &id, req).await,
+            UpdateOp::Start => updates::start(env, db, config, &p, &id, req).await,
             UpdateOp::Get => updates::status(db, &p, &id).await,
             UpdateOp::Cancel => updates::cancel(env, db, &p, &id).await,
             _ => Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`")),
         },
         Route::Export(p, version) => updates::export(env, db, &p, version).await,
-        Route::Import(p) => updates::import(env, db, &p, req).await,
+        Route::Import(p) => updates::import(env, db, config, &p, req).await,
         Route::History(p) => updates::history(db, &p, &url).await,
         Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,

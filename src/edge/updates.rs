@@ -8,7 +8,8 @@ use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_LARGE_B
 use super::lease::{self, LeaseCall};
 use crate::api::tags;
 use crate::api::updates::*;
-use crate::checkpoint::delta;
+use crate::checkpoint::{delta, sequence};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes::{StackPath, UpdateKind, UpdateOp};
 use serde_json::{json, Value};
@@ -51,7 +52,7 @@ pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind,
 }
 
 /// `POST .../update/{id}`: takes the stack's lease and issues the lease token.
-pub async fn start(env: &Env, db: &D1Database, p: &StackPath, id: &str, req: &mut Request) -> ApiResult<Response> {
+pub async fn start(env: &Env, db: &D1Database, config: &Config, p: &StackPath, id: &str, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let update = load_update(db, &stack, id).await?;
     let body: StartUpdateRequest = read_json(req).await?;
@@ -66,7 +67,8 @@ pub async fn start(env: &Env, db: &D1Database, p: &StackPath, id: &str, req: &mu
         return Err(ApiError::conflict(format!("update '{id}' has already ended ({})", update.status)));
     }
     let token = random_hex(32)?;
-    let reply = lease::call(env, stack.id, &LeaseCall::Start { update_id: id.into(), token, stack_id: stack.id }).await?;
+    let start = LeaseCall::Start { update_id: id.into(), token, stack_id: stack.id, lease_ms: config.lease_ms };
+    let reply = lease::call(env, stack.id, &start).await?;
     let lease = reply.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
     let version = db::start_update(db, id, stack.id, update.kind != "preview", tags_json.as_deref()).await?;
     json(&StartUpdateResponse { version, token: lease.token, token_expiration: lease.expires_at / 1000 })
@@ -95,9 +97,11 @@ pub async fn cancel(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiR
 }
 
 /// The execution routes, authenticated by the update's lease token against the stack's Durable Object.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     env: &Env,
     db: &D1Database,
+    config: &Config,
     p: &StackPath,
     id: &str,
     op: UpdateOp,
@@ -112,7 +116,12 @@ pub async fn execute(
             let reply = lease::call(
                 env,
                 stack.id,
-                &LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: body.duration },
+                &LeaseCall::Renew {
+                    update_id: id.into(),
+                    token: token.into(),
+                    duration: body.duration,
+                    max_ms: config.lease_ms,
+                },
             )
             .await?;
             let l = reply.lease.ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
@@ -157,19 +166,50 @@ pub async fn execute(
                 ApiError::bad_request("this update takes no checkpoints (a preview, or not started)")
             })?;
             let bytes = read_body(req, MAX_LARGE_BODY).await?;
-            let text = checkpoint_text(env, &stack, version, op, &bytes).await?;
-            save(env, db, &stack, version, id, text).await?;
+            let upload = checkpoint_upload(&bytes, op)?;
+            let decide = |sha: &str| sequence::decide(update.checkpoint_seq, update.checkpoint_sha.as_deref(), upload.sequence, sha);
+            let text = match upload.body {
+                UploadBody::Text(text) => {
+                    if decide(&delta::sha256_hex(&text))? == sequence::Upload::AlreadyStored {
+                        return no_content();
+                    }
+                    text
+                }
+                UploadBody::Delta { edits, hash } => {
+                    if decide(&hash)? == sequence::Upload::AlreadyStored {
+                        return no_content();
+                    }
+                    let bucket = checkpoints::bucket(env)?;
+                    let before = checkpoints::get(&bucket, &checkpoints::key(stack.id, version))
+                        .await?
+                        .ok_or_else(|| ApiError::conflict("no previous checkpoint to apply the delta to"))?;
+                    delta::apply_verified(&before, &edits, &hash)
+                        .map_err(|e| ApiError::conflict(format!("checkpoint delta rejected: {e}")))?
+                }
+            };
+            save(env, db, &stack, version, id, upload.sequence, text).await?;
             no_content()
         }
         UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel => Err(ApiError::internal("not an execution route")),
     }
 }
 
-/// The new checkpoint text from a full, verbatim or delta upload.
-async fn checkpoint_text(env: &Env, stack: &StackRow, version: i64, op: UpdateOp, bytes: &[u8]) -> ApiResult<Vec<u8>> {
+/// A parsed checkpoint upload: the whole text (full or verbatim routes) or edits against the stored text.
+struct CheckpointUpload {
+    sequence: i64,
+    body: UploadBody,
+}
+
+enum UploadBody {
+    Text(Vec<u8>),
+    Delta { edits: Vec<delta::TextEdit>, hash: String },
+}
+
+fn checkpoint_upload(bytes: &[u8], op: UpdateOp) -> ApiResult<CheckpointUpload> {
+    let bad = |e: serde_json::Error| ApiError::bad_json(&e);
     match op {
         UpdateOp::Checkpoint => {
-            let body: CheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
+            let body: CheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
             let deployment = body.deployment.ok_or_else(|| ApiError::bad_request("checkpoint has no deployment"))?;
             let v = if body.version > 0 { body.version } else { 3 };
             let mut out = format!("{{\"version\":{v}");
@@ -180,33 +220,40 @@ async fn checkpoint_text(env: &Env, stack: &StackRow, version: i64, op: UpdateOp
             out.push_str(",\"deployment\":");
             out.push_str(deployment.get());
             out.push('}');
-            Ok(out.into_bytes())
+            Ok(CheckpointUpload { sequence: 0, body: UploadBody::Text(out.into_bytes()) })
         }
         UpdateOp::CheckpointVerbatim => {
-            let body: VerbatimCheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
-            Ok(body.untyped_deployment.get().as_bytes().to_vec())
+            let body: VerbatimCheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
+            let text = body.untyped_deployment.get().as_bytes().to_vec();
+            Ok(CheckpointUpload { sequence: body.sequence_number, body: UploadBody::Text(text) })
         }
         _ => {
-            let body: DeltaCheckpointRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_json(&e))?;
-            let bucket = checkpoints::bucket(env)?;
-            let before = checkpoints::get(&bucket, &checkpoints::key(stack.id, version))
-                .await?
-                .ok_or_else(|| ApiError::conflict("no previous checkpoint to apply the delta to"))?;
-            delta::apply_verified(&before, &body.deployment_delta, &body.checkpoint_hash)
-                .map_err(|e| ApiError::conflict(format!("checkpoint delta rejected: {e}")))
+            let body: DeltaCheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
+            Ok(CheckpointUpload {
+                sequence: body.sequence_number,
+                body: UploadBody::Delta { edits: body.deployment_delta, hash: body.checkpoint_hash },
+            })
         }
     }
 }
 
 /// Stores a checkpoint: R2 first, then the D1 pointer and resource count.
-async fn save(env: &Env, db: &D1Database, stack: &StackRow, version: i64, update_id: &str, text: Vec<u8>) -> ApiResult<()> {
+async fn save(
+    env: &Env,
+    db: &D1Database,
+    stack: &StackRow,
+    version: i64,
+    update_id: &str,
+    sequence: i64,
+    text: Vec<u8>,
+) -> ApiResult<()> {
     let s = std::str::from_utf8(&text).map_err(|_| ApiError::bad_request("checkpoint is not UTF-8 JSON"))?;
     let resources = resource_count(s).map_err(|e| ApiError::bad_json(&e))?;
     let sha = delta::sha256_hex(&text);
     let size = text.len();
     let key = checkpoints::key(stack.id, version);
     checkpoints::put(&checkpoints::bucket(env)?, &key, text).await?;
-    db::save_checkpoint(db, stack.id, version, update_id, &key, &sha, size, resources).await?;
+    db::save_checkpoint(db, stack.id, version, update_id, sequence, &key, &sha, size, resources).await?;
     Ok(())
 }
 
@@ -229,7 +276,7 @@ pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i
 }
 
 /// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update.
-pub async fn import(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+pub async fn import(env: &Env, db: &D1Database, config: &Config, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_LARGE_BODY).await?;
     {
@@ -245,10 +292,10 @@ pub async fn import(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request
     let id = random_hex(16)?;
     db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}").await?;
     let token = random_hex(32)?;
-    lease::call(env, stack.id, &LeaseCall::Start { update_id: id.clone(), token: token.clone(), stack_id: stack.id })
-        .await?;
+    let start = LeaseCall::Start { update_id: id.clone(), token: token.clone(), stack_id: stack.id, lease_ms: config.lease_ms };
+    lease::call(env, stack.id, &start).await?;
     let version = db::start_update(db, &id, stack.id, true, None).await?;
-    let saved = save(env, db, &stack, version, &id, bytes).await;
+    let saved = save(env, db, &stack, version, &id, 0, bytes).await;
     let status = if saved.is_ok() { "succeeded" } else { "failed" };
     lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token }).await?;
     db::finish_update(db, &id, stack.id, status).await?;

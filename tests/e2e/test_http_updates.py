@@ -184,3 +184,68 @@ def test_secrets_round_trip_and_stay_with_their_stack(server, unique):
     assert server.request("POST", f"{a}/encrypt", EVE_TOKEN, {"plaintext": b64(b"x")}).status == 404
     caps = {c["capability"] for c in server.request("GET", "/api/capabilities").json()["capabilities"]}
     assert {"delta-checkpoint-uploads-v2", "batch-encrypt"} <= caps
+
+
+def test_retried_checkpoints_are_idempotent_by_sequence_number(server, unique):
+    stack = new_stack(server, unique)
+    uid, started = start(server, stack)
+    token = started["token"]
+    first = {"version": 3, "deployment": deployment(2)}
+    verbatim = {"version": 3, "untypedDeployment": first, "sequenceNumber": 1}
+    assert up(server, stack, uid, token, "checkpointverbatim", verbatim, gz=True).status == 200
+    assert up(server, stack, uid, token, "checkpointverbatim", verbatim, gz=True).status == 200, "a retry"
+
+    text = json.dumps(first, separators=(",", ":"))
+    at = text.index('r1"')
+    new_text = text[:at] + 'r9"' + text[at + 3:]
+    edit = {"Span": {"uri": "", "start": {"line": 1, "column": 0, "offset": at},
+                     "end": {"line": 1, "column": 0, "offset": at + 3}}, "NewText": 'r9"'}
+    delta = {"version": 3, "checkpointHash": hashlib.sha256(new_text.encode()).hexdigest(), "sequenceNumber": 2,
+             "deploymentDelta": [edit]}
+    assert up(server, stack, uid, token, "checkpointdelta", delta, gz=True).status == 200
+    # The retry of an applied delta must not be applied to its own result (that would fail the hash).
+    assert up(server, stack, uid, token, "checkpointdelta", delta, gz=True).status == 200
+    # A late retry of checkpoint 1 is acknowledged but never rewinds the state.
+    assert up(server, stack, uid, token, "checkpointverbatim", verbatim, gz=True).status == 200
+    assert server.request("GET", f"{stack}/export", ADMIN_TOKEN).body.decode() == new_text
+    # Number 2 again with other content is a client bug, refused rather than silently stored.
+    clash = {"version": 3, "untypedDeployment": deployment(5), "sequenceNumber": 2}
+    r = up(server, stack, uid, token, "checkpointverbatim", clash, gz=True)
+    assert r.status == 409 and "sequence number 2" in r.json()["message"]
+    assert server.request("GET", f"{stack}/export", ADMIN_TOKEN).body.decode() == new_text
+    assert up(server, stack, uid, token, "complete", {"status": "succeeded"}).status == 200
+
+
+def big_deployment(target_bytes):
+    """A deployment of about `target_bytes` of JSON, with incompressible-enough outputs."""
+    per = 2000
+    resources = []
+    for i in range(target_bytes // per + 1000):
+        blob = hashlib.sha256(str(i).encode()).hexdigest() * 28  # 1792 chars
+        resources.append({"urn": f"urn:pulumi:s::p::t::r{i}", "type": "t", "custom": True, "outputs": {"blob": blob}})
+    return {"manifest": {"time": "2026-01-01T00:00:00Z", "magic": "m", "version": "v"}, "resources": resources}
+
+
+def test_a_20_mb_checkpoint_is_stored_exported_and_imported(server, unique):
+    stack = new_stack(server, unique)
+    uid, started = start(server, stack)
+    token = started["token"]
+    state = {"version": 3, "deployment": big_deployment(20 << 20)}
+    text = json.dumps(state, separators=(",", ":"))
+    assert len(text) >= 20 << 20
+    r = up(server, stack, uid, token, "checkpointverbatim",
+           {"version": 3, "untypedDeployment": state, "sequenceNumber": 1}, gz=True)
+    assert r.status == 200, r.body
+    assert up(server, stack, uid, token, "complete", {"status": "succeeded"}).status == 200
+    exported = server.request("GET", f"{stack}/export", ADMIN_TOKEN)
+    assert exported.status == 200 and hashlib.sha256(exported.body).hexdigest() == \
+        hashlib.sha256(text.encode()).hexdigest()
+    assert server.request("GET", stack, ADMIN_TOKEN).json()["version"] == 1
+
+    imported = server.request("POST", f"{stack}/import", ADMIN_TOKEN, raw=gzip.compress(exported.body),
+                              headers={"Content-Encoding": "gzip"})
+    assert imported.status == 200, imported.body
+    again = server.request("GET", f"{stack}/export/2", ADMIN_TOKEN)
+    assert again.body == exported.body
+    listed = server.request("GET", f"/api/user/stacks?project={stack.split('/')[4]}", ADMIN_TOKEN).json()
+    assert listed["stacks"][0]["resourceCount"] == len(state["deployment"]["resources"])
