@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest
+python3 -c 'import pytest, cryptography' 2>/dev/null || python3 -m pip install --quiet pytest cryptography
 
 echo "== native unit tests (cargo test)"
 cargo test --lib --quiet
@@ -16,5 +16,5 @@ echo "== building the worker (worker-build, no wasm-opt)"
 export PROCELLA_BUILD_FLAGS=--no-opt
 worker-build --release --no-opt >/dev/null 2>&1 || worker-build --release --no-opt
 
-echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION)"
-python3 -m pytest tests/e2e -q -p no:cacheprovider "$@"
+echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION; the fake Descope and its self-test)"
+python3 -m pytest tests/e2e tests/fake_descope -q -p no:cacheprovider "$@"

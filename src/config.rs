@@ -3,6 +3,7 @@
 //! Reading is a function from variable name to value, so the rules are tested natively; the edge passes
 //! a closure over `worker::Env`.
 
+use crate::auth::descope::DescopeSettings;
 use crate::auth::dev::{DevUsers, DevVars};
 use crate::error::ApiError;
 use crate::secrets::{MasterKey, DEV_FALLBACK_KEY_HEX};
@@ -11,6 +12,7 @@ use crate::secrets::{MasterKey, DEV_FALLBACK_KEY_HEX};
 #[derive(Debug, Clone)]
 pub enum AuthConfig {
     Dev(DevUsers),
+    Descope(DescopeSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -62,11 +64,7 @@ impl Config {
                 org_login: var("PROCELLA_DEV_ORG_LOGIN"),
                 users: var("PROCELLA_DEV_USERS"),
             })?),
-            "descope" => {
-                return Err(ApiError::config(
-                    "PROCELLA_AUTH_MODE=descope is not supported by this build yet; use PROCELLA_AUTH_MODE=dev",
-                ))
-            }
+            "descope" => AuthConfig::Descope(DescopeSettings::from_vars(&var)?),
             "" => return Err(ApiError::config("PROCELLA_AUTH_MODE is not set (expected \"dev\" or \"descope\")")),
             other => {
                 return Err(ApiError::config(format!(
@@ -76,7 +74,12 @@ impl Config {
         };
         let (encryption_key, uses_dev_key) = match var("PROCELLA_ENCRYPTION_KEY").filter(|k| !k.trim().is_empty()) {
             Some(hex) => (MasterKey::from_hex(&hex)?, false),
-            // Only dev mode gets here without a key (descope mode requires one).
+            None if matches!(auth, AuthConfig::Descope(_)) => {
+                return Err(ApiError::config(
+                    "PROCELLA_ENCRYPTION_KEY must be set when PROCELLA_AUTH_MODE=descope (64 hex characters)",
+                ))
+            }
+            // Dev mode only: a fixed key, loudly logged on every request.
             None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
         };
         delta_checkpoints(&var)?;
@@ -103,7 +106,7 @@ mod tests {
         ])
         .unwrap();
         assert!(c.uses_dev_key, "dev mode without a key uses the development key");
-        let AuthConfig::Dev(d) = c.auth;
+        let AuthConfig::Dev(d) = c.auth else { panic!("dev mode") };
         assert_eq!(d.authenticate("t").unwrap().login, "me");
     }
 
@@ -144,7 +147,25 @@ mod tests {
     fn the_mode_must_be_set_and_known() {
         assert!(from(&[]).unwrap_err().message.contains("PROCELLA_AUTH_MODE is not set"));
         assert!(from(&[("PROCELLA_AUTH_MODE", "prod")]).unwrap_err().message.contains("unknown value \"prod\""));
-        let e = from(&[("PROCELLA_AUTH_MODE", "descope"), ("PROCELLA_DEV_AUTH_TOKEN", "t")]).unwrap_err();
-        assert!(e.message.contains("descope is not supported"), "{}", e.message);
+    }
+
+    #[test]
+    fn descope_mode_needs_its_project_and_an_encryption_key_and_never_falls_back_to_dev_tokens() {
+        let key = "ab".repeat(32);
+        let e = from(&[("PROCELLA_AUTH_MODE", "descope"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")])
+            .unwrap_err();
+        assert!(e.message.contains("PROCELLA_DESCOPE_PROJECT_ID"), "{}", e.message);
+        let e = from(&[("PROCELLA_AUTH_MODE", "descope"), ("PROCELLA_DESCOPE_PROJECT_ID", "P2abc")]).unwrap_err();
+        assert!(e.message.contains("PROCELLA_ENCRYPTION_KEY must be set"), "{}", e.message);
+        let c = from(&[
+            ("PROCELLA_AUTH_MODE", "descope"),
+            ("PROCELLA_DESCOPE_PROJECT_ID", "P2abc"),
+            ("PROCELLA_DESCOPE_BASE_URL", "http://127.0.0.1:9999"),
+            ("PROCELLA_ENCRYPTION_KEY", key.as_str()),
+        ])
+        .unwrap();
+        let AuthConfig::Descope(d) = c.auth else { panic!("descope mode") };
+        assert_eq!((d.project_id.as_str(), d.base_url.as_str()), ("P2abc", "http://127.0.0.1:9999"));
+        assert!(!c.uses_dev_key);
     }
 }

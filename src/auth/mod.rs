@@ -1,13 +1,19 @@
 //! Who is calling, and what they may do: the `Caller` every auth mode produces, the role ladder, and the
 //! decision for one request. Pure logic, tested natively; the edge only feeds it headers and a method.
 
+pub mod descope;
 pub mod dev;
+pub mod jwt;
+#[cfg(test)]
+mod test_keys;
 
 use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Roles in an organization, ordered: viewer(1) < member(2) < admin(3). A role satisfies every role below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer = 1,
     Member = 2,
@@ -56,14 +62,15 @@ impl fmt::Display for Role {
 }
 
 /// One organization the caller belongs to, with their role in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRole {
     pub org: String,
     pub role: Role,
 }
 
-/// The authenticated identity behind a request, the same whatever the auth mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The authenticated identity behind a request, the same whatever the auth mode. Serializable so descope mode
+/// can cache it (it holds no secret: no token, no key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     /// Stable user id (the login in dev mode, the JWT `sub` in descope mode).
     pub user_id: String,

@@ -5,6 +5,7 @@
 
 mod checkpoints;
 mod db;
+mod descope;
 mod http;
 mod lease;
 mod secrets;
@@ -81,25 +82,25 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         }
     }
 
-    let caller = authenticate(&config, req)?;
+    let caller = authenticate(&config, req).await?;
     if let Some(org) = route.org() {
         caller.authorize(org, method, || route.not_found())?;
     }
     dispatch(route, &caller, &config, env, &db, req).await
 }
 
-fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
+async fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
     let header = req.headers().get("authorization")?;
-    match parse_authorization(header.as_deref())? {
-        Credential::Token(token) => match &config.auth {
-            AuthConfig::Dev(users) => users.authenticate(token),
-        },
-        Credential::UpdateToken(_) => {
+    let credential = parse_authorization(header.as_deref())?;
+    match (&config.auth, credential) {
+        (_, Credential::UpdateToken(_)) => {
             Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
         }
-        Credential::Bearer(_) => Err(ApiError::unauthorized(
-            "Bearer sessions are not accepted by this auth mode; use `Authorization: token <access-token>`",
+        (AuthConfig::Dev(users), Credential::Token(token)) => users.authenticate(token),
+        (AuthConfig::Dev(_), Credential::Bearer(_)) => Err(ApiError::unauthorized(
+            "Bearer sessions are not accepted in dev mode; use `Authorization: token <access-token>`",
         )),
+        (AuthConfig::Descope(settings), credential) => descope::authenticate(settings, credential).await,
     }
 }
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -205,3 +206,71 @@ def unique():
         return f"{prefix}{_counter[0]}-{os.getpid()}"
 
     return make
+
+
+# ---- descope mode: the fake Descope (tests/fake_descope) and a worker pointed at it ----
+
+DESCOPE_PROJECT = "P2procellaEdgeTests000000000"
+DESCOPE_MANAGEMENT_KEY = "fake-management-key"
+ENCRYPTION_KEY = "5f" * 32
+
+
+class FakeDescope:
+    def __init__(self, url, proc):
+        self.url, self.proc = url, proc
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"fake Descope {method} {path}: {e.code} {e.read()!r}")
+
+    def access_key(self, **spec):
+        """Registers an access key (see tests/fake_descope/README.md); returns (cleartext, id)."""
+        k = self.call("POST", "/_fake/access-keys", spec)
+        return k["cleartext"], k["id"]
+
+    def stats(self):
+        return self.call("GET", "/_fake/stats")
+
+
+@pytest.fixture(scope="session")
+def fake_descope(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("descope")
+    port_file = tmp / "port"
+    log = (tmp / "fake.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_descope" / "fake_descope.py"), "--port", "0",
+         "--project-id", DESCOPE_PROJECT, "--management-key", DESCOPE_MANAGEMENT_KEY, "--port-file", str(port_file)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("the fake Descope did not start")
+        time.sleep(0.1)
+    fake = FakeDescope(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+    yield fake
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def descope_vars(fake, **extra):
+    return {
+        "PROCELLA_AUTH_MODE": "descope",
+        "PROCELLA_DESCOPE_PROJECT_ID": DESCOPE_PROJECT,
+        "PROCELLA_DESCOPE_BASE_URL": fake.url,
+        "PROCELLA_DESCOPE_MANAGEMENT_KEY": DESCOPE_MANAGEMENT_KEY,
+        "PROCELLA_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def descope_server(fake_descope, server_factory):
+    return server_factory(descope_vars(fake_descope))

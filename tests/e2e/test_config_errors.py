@@ -21,9 +21,11 @@ def bad(**changes):
         (bad(PROCELLA_DEV_USERS='[{"token": "sekrit-1", "login": "x",'), "PROCELLA_DEV_USERS is not valid JSON"),
         (bad(PROCELLA_DEV_USERS='[{"token":"sekrit-1","login":"x","org":"o","role":"owner"}]'),
          'unknown role \\"owner\\"'),
-        (bad(PROCELLA_AUTH_MODE="descope"), "PROCELLA_AUTH_MODE=descope is not supported"),
+        (bad(PROCELLA_AUTH_MODE="descope"), "PROCELLA_DESCOPE_PROJECT_ID must be set"),
+        (bad(PROCELLA_AUTH_MODE="descope", PROCELLA_DESCOPE_PROJECT_ID="P2abc",
+             PROCELLA_DESCOPE_MANAGEMENT_KEY="sekrit-mgmt"), "PROCELLA_ENCRYPTION_KEY must be set"),
     ],
-    ids=["malformed-users", "unknown-role", "descope-not-yet"],
+    ids=["malformed-users", "unknown-role", "descope-without-project", "descope-without-encryption-key"],
 )
 def test_misconfiguration_is_a_clear_error(server_factory, vars_, fragment):
     s = server_factory(vars_)

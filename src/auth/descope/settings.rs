@@ -1,0 +1,218 @@
+//! The `PROCELLA_DESCOPE_*` variables, validated once, and the Descope URLs and headers they imply.
+//!
+//! Errors name the variable and the problem but never the value: the management key is a secret, and the other
+//! values are not worth the habit of printing configuration.
+
+use crate::error::ApiError;
+use std::fmt;
+
+const PROJECT_ID: &str = "PROCELLA_DESCOPE_PROJECT_ID";
+const MANAGEMENT_KEY: &str = "PROCELLA_DESCOPE_MANAGEMENT_KEY";
+const BASE_URL: &str = "PROCELLA_DESCOPE_BASE_URL";
+const CACHE_TTL: &str = "PROCELLA_DESCOPE_CACHE_TTL_SECONDS";
+
+const DEFAULT_BASE_URL: &str = "https://api.descope.com";
+/// Descope project IDs are 28 characters today, 32+ with a region; anything much longer is a pasted mistake.
+const MAX_PROJECT_ID_LEN: usize = 64;
+const DEFAULT_CACHE_TTL_SECS: u64 = 3600;
+/// A day: an exchanged session is re-checked with Descope at least this often, so a revoked key stops working.
+const MAX_CACHE_TTL_SECS: u64 = 86_400;
+
+/// Descope mode's configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DescopeSettings {
+    /// The project ID (`P...`): the JWT issuer and audience, and the user part of every `Authorization` header.
+    pub project_id: String,
+    /// Where the Descope API lives, without a trailing slash.
+    pub base_url: String,
+    /// The longest an exchanged access key is cached, in seconds (it is never cached past its JWT's `exp`).
+    pub cache_ttl_secs: u64,
+    management_key: Option<String>,
+}
+
+impl fmt::Debug for DescopeSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DescopeSettings")
+            .field("project_id", &self.project_id)
+            .field("base_url", &self.base_url)
+            .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("management_key", &self.management_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A variable's value, trimmed; blank counts as unset (a secret pasted with a newline is still the secret).
+fn read(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+impl DescopeSettings {
+    /// Reads and validates the `PROCELLA_DESCOPE_*` variables through `var` (name to value).
+    ///
+    /// `PROCELLA_DESCOPE_PROJECT_ID` is required; `PROCELLA_DESCOPE_MANAGEMENT_KEY` is optional (only the browser
+    /// login and token management need it); `PROCELLA_DESCOPE_BASE_URL` defaults to the URL Descope's SDKs derive
+    /// from the project ID; `PROCELLA_DESCOPE_CACHE_TTL_SECONDS` defaults to 3600 and must be 1..=86400.
+    ///
+    /// # Errors
+    /// A configuration error (500) naming the variable and what is wrong with it, never its value.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let project_id = read(&var, PROJECT_ID)
+            .ok_or_else(|| ApiError::config(format!("{PROJECT_ID} must be set when PROCELLA_AUTH_MODE=descope")))?;
+        check_project_id(&project_id)?;
+        let base_url = match read(&var, BASE_URL) {
+            Some(url) => check_base_url(&url)?,
+            None => default_base_url(&project_id),
+        };
+        let cache_ttl_secs = match read(&var, CACHE_TTL) {
+            Some(raw) => raw.parse::<u64>().ok().filter(|t| (1..=MAX_CACHE_TTL_SECS).contains(t)).ok_or_else(|| {
+                ApiError::config(format!(
+                    "{CACHE_TTL} must be a whole number of seconds from 1 to {MAX_CACHE_TTL_SECS}"
+                ))
+            })?,
+            None => DEFAULT_CACHE_TTL_SECS,
+        };
+        let management_key = read(&var, MANAGEMENT_KEY);
+        Ok(Self { project_id, base_url, cache_ttl_secs, management_key })
+    }
+
+    /// The management key, for management API calls (creating access keys for `pulumi login`).
+    pub fn management_key(&self) -> Option<&str> {
+        self.management_key.as_deref()
+    }
+
+    /// `POST` here to exchange an access key for a session JWT.
+    pub fn exchange_url(&self) -> String {
+        format!("{}/v1/auth/accesskey/exchange", self.base_url)
+    }
+
+    /// `GET` here (no auth) for the project's JWKS.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/v2/keys/{}", self.base_url, self.project_id)
+    }
+
+    /// The `Authorization` header Descope expects: `Bearer <projectId>:<secret>`, where the secret is an access
+    /// key, a refresh JWT or the management key. The result holds the secret: never log it.
+    pub fn authorization(&self, secret: &str) -> String {
+        format!("Bearer {}:{secret}", self.project_id)
+    }
+}
+
+fn check_project_id(id: &str) -> Result<(), ApiError> {
+    if !id.starts_with('P') {
+        return Err(ApiError::config(format!(
+            "{PROJECT_ID} does not look like a Descope project ID (it starts with 'P'; copy it from the project settings)"
+        )));
+    }
+    if id.len() > MAX_PROJECT_ID_LEN || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::config(format!(
+            "{PROJECT_ID} must be ASCII letters and digits only, at most {MAX_PROJECT_ID_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// What Descope's SDKs do (`baseURLForProjectID` in go-sdk): a 32+ character project ID carries its region in
+/// characters 1..5, and that region has its own API host.
+fn default_base_url(project_id: &str) -> String {
+    match project_id.get(1..5) {
+        Some(region) if project_id.len() >= 32 => format!("https://api.{region}.descope.com"),
+        _ => DEFAULT_BASE_URL.to_owned(),
+    }
+}
+
+/// Accepts `http(s)://host[:port][/path]`, drops trailing slashes so paths join cleanly.
+fn check_base_url(url: &str) -> Result<String, ApiError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+    let ok = host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
+        && !url.contains(['?', '#'])
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(ApiError::config(format!(
+            "{BASE_URL} must be an http:// or https:// URL with a host and no query, fragment or credentials"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const PID: &str = "P2abcDEF123";
+
+    fn from(pairs: &[(&str, &str)]) -> Result<DescopeSettings, ApiError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        DescopeSettings::from_vars(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = from(&[(PROJECT_ID, PID)]).unwrap();
+        assert_eq!(s.project_id, PID);
+        assert_eq!(s.base_url, "https://api.descope.com");
+        assert_eq!(s.cache_ttl_secs, 3600);
+        assert_eq!(s.management_key(), None);
+        assert_eq!(s.exchange_url(), "https://api.descope.com/v1/auth/accesskey/exchange");
+        assert_eq!(s.jwks_url(), format!("https://api.descope.com/v2/keys/{PID}"));
+        assert_eq!(s.authorization("K1"), format!("Bearer {PID}:K1"));
+    }
+
+    #[test]
+    fn long_project_ids_use_their_regional_host() {
+        let pid = "Puse12345678901234567890123456789";
+        assert!(pid.len() >= 32);
+        assert_eq!(from(&[(PROJECT_ID, pid)]).unwrap().base_url, "https://api.use1.descope.com");
+        let pid31 = &pid[..31];
+        assert_eq!(from(&[(PROJECT_ID, pid31)]).unwrap().base_url, "https://api.descope.com");
+    }
+
+    #[test]
+    fn overrides_are_read_and_trimmed() {
+        let s = from(&[
+            (PROJECT_ID, &format!(" {PID}\n")),
+            (BASE_URL, "http://127.0.0.1:8788/"),
+            (CACHE_TTL, "60"),
+            (MANAGEMENT_KEY, "mgmt-s3cret\n"),
+        ])
+        .unwrap();
+        assert_eq!(s.project_id, PID);
+        assert_eq!(s.base_url, "http://127.0.0.1:8788");
+        assert_eq!(s.jwks_url(), format!("http://127.0.0.1:8788/v2/keys/{PID}"));
+        assert_eq!(s.cache_ttl_secs, 60);
+        assert_eq!(s.management_key(), Some("mgmt-s3cret"));
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("<redacted>"), "{debug}");
+        // A path prefix is kept (a fake mounted under a path).
+        assert_eq!(
+            from(&[(PROJECT_ID, PID), (BASE_URL, "https://x.test/descope//")]).unwrap().base_url,
+            "https://x.test/descope"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_variable_not_the_value() {
+        let cases: [(&[(&str, &str)], &str); 11] = [
+            (&[], "PROCELLA_DESCOPE_PROJECT_ID must be set"),
+            (&[(PROJECT_ID, "   ")], "PROCELLA_DESCOPE_PROJECT_ID must be set"),
+            (&[(PROJECT_ID, "X2secretish")], "starts with 'P'"),
+            (&[(PROJECT_ID, "P2 secretish")], "ASCII letters and digits"),
+            (&[(PROJECT_ID, "P2secretish/")], "ASCII letters and digits"),
+            (&[(PROJECT_ID, &format!("P{}", "a".repeat(64)))], "at most 64"),
+            (&[(PROJECT_ID, PID), (BASE_URL, "ftp://secretish")], "PROCELLA_DESCOPE_BASE_URL must be"),
+            (&[(PROJECT_ID, PID), (BASE_URL, "https://")], "PROCELLA_DESCOPE_BASE_URL must be"),
+            (&[(PROJECT_ID, PID), (BASE_URL, "https://u:secretish@h")], "PROCELLA_DESCOPE_BASE_URL must be"),
+            (&[(PROJECT_ID, PID), (CACHE_TTL, "0")], "from 1 to 86400"),
+            (&[(PROJECT_ID, PID), (CACHE_TTL, "86401")], "from 1 to 86400"),
+        ];
+        for (vars, want) in cases {
+            let e = from(vars).unwrap_err();
+            assert_eq!(e.status, 500);
+            assert!(e.message.contains(want), "want {want:?} in {:?}", e.message);
+            assert!(!e.message.contains("secretish"), "{}", e.message);
+        }
+        assert!(from(&[(PROJECT_ID, PID), (CACHE_TTL, "1h")]).unwrap_err().message.contains(CACHE_TTL));
+        assert!(from(&[(PROJECT_ID, PID), (BASE_URL, "https://h/?q=1")]).is_err());
+    }
+}

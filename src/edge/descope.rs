@@ -1,0 +1,221 @@
+//! Descope mode at the edge: access keys exchanged with Descope over `fetch`, session JWTs verified against the
+//! project's keys, and the resulting `Caller` cached so a warm request makes no call to Descope.
+//!
+//! The decisions (claims, errors, cache lifetimes) are pure and live in `crate::auth::descope` and
+//! `crate::auth::jwt`; this file does the I/O between them. Two cache layers, both keyed by a hash of the access
+//! key (never the key): this isolate's memory, then the Workers Cache API (shared by the isolates of a data
+//! center). An entry lives until shortly before its JWT's `exp`, at most `PROCELLA_DESCOPE_CACHE_TTL_SECONDS`, so
+//! a revoked key keeps working until then and no longer.
+
+use super::http::ApiResult;
+use crate::auth::descope::{self, DescopeSettings};
+use crate::auth::jwt::{self, Claims, JwtError, KeySet};
+use crate::auth::{Caller, Credential};
+use crate::error::ApiError;
+use futures_util::future::{select, Either};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+use worker::{Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+
+/// How long a call to Descope may take before the request fails with 503 instead of hanging (a Worker's wall
+/// time is not limited, but a CLI waiting on a dead identity provider should hear about it).
+const DESCOPE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the project's keys are trusted before they are fetched again.
+const KEYS_TTL_SECS: u64 = 600;
+/// An unknown `kid` in a token someone sent us refetches the keys at most this often, so random `kid`s cannot
+/// turn into a flood of requests to Descope. Tokens from our own exchange may always refetch (key rotation).
+const UNTRUSTED_REFETCH_SECS: u64 = 30;
+/// Entries in this isolate's caller cache. A Caller is well under 1 KB, so this stays far below the isolate's
+/// 128 MB; when full, expired entries go first, then everything.
+const MAX_CACHED_CALLERS: usize = 10_000;
+/// The Cache API keys entries by URL; this host is never resolved.
+const CACHE_URL: &str = "https://procella-auth.invalid/caller/";
+
+struct CachedKeys {
+    keys: KeySet,
+    fetched_at: u64,
+}
+
+thread_local! {
+    // Workers run one request at a time per isolate thread; these live as long as the isolate.
+    static CALLERS: RefCell<HashMap<String, (Caller, u64)>> = RefCell::new(HashMap::new());
+    static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+}
+
+fn now() -> u64 {
+    worker::Date::now().as_millis() / 1000
+}
+
+/// Authenticates an API token (a Descope access key) or a browser session (`Bearer <session JWT>`).
+///
+/// # Errors
+/// 401 for a bad key or token, 403 for a caller with no Procella role, 429/503 when Descope is rate limiting or
+/// unavailable.
+pub async fn authenticate(settings: &DescopeSettings, credential: Credential<'_>) -> ApiResult<Caller> {
+    let t = now();
+    match credential {
+        Credential::Token(key) => {
+            if looks_like_jwt(key) {
+                return Err(ApiError::unauthorized(
+                    "a session token is not an access key: send it as `Authorization: Bearer <token>`, \
+                     or use a Descope access key with `Authorization: token <key>`",
+                ));
+            }
+            let cache_key = descope::cache_key(&settings.project_id, key);
+            if let Some(caller) = cached(&cache_key, t).await {
+                return Ok(caller);
+            }
+            let exchanged = exchange(settings, key).await?;
+            let claims = verify(settings, &exchanged.session_jwt, t, true).await?;
+            let caller = descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?;
+            remember(&cache_key, &caller, descope::cache_ttl(t, claims.exp, settings.cache_ttl_secs), t).await;
+            Ok(caller)
+        }
+        Credential::Bearer(jwt) => {
+            // Verified every time: a session JWT is checked locally (no call to Descope once keys are cached).
+            let claims = verify(settings, jwt, t, false).await?;
+            descope::caller_from_claims(&claims, None)
+        }
+        Credential::UpdateToken(_) => {
+            Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
+        }
+    }
+}
+
+/// Three dot-separated base64url parts starting with a JSON header: a JWT, not an access key.
+fn looks_like_jwt(s: &str) -> bool {
+    s.starts_with("eyJ") && s.split('.').count() == 3
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    caller: Caller,
+    expires: u64,
+}
+
+async fn cached(cache_key: &str, t: u64) -> Option<Caller> {
+    let hit = CALLERS.with(|c| c.borrow().get(cache_key).filter(|(_, exp)| *exp > t).map(|(c, _)| c.clone()));
+    if hit.is_some() {
+        return hit;
+    }
+    let mut resp = Cache::default().get(format!("{CACHE_URL}{cache_key}"), false).await.ok()??;
+    let entry: CacheEntry = resp.json().await.ok()?;
+    if entry.expires <= t {
+        return None;
+    }
+    keep_in_isolate(cache_key, &entry.caller, entry.expires, t);
+    Some(entry.caller)
+}
+
+async fn remember(cache_key: &str, caller: &Caller, ttl: Option<u64>, t: u64) {
+    let Some(ttl) = ttl else { return };
+    let expires = t + ttl;
+    keep_in_isolate(cache_key, caller, expires, t);
+    let stored = async {
+        let body = serde_json::to_string(&CacheEntry { caller: caller.clone(), expires })?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        headers.set("cache-control", &format!("private, max-age={ttl}"))?;
+        let resp = Response::ok(body)?.with_headers(headers);
+        Cache::default().put(format!("{CACHE_URL}{cache_key}"), resp).await
+    }
+    .await;
+    if let Err(e) = stored {
+        // The isolate cache still holds it; the Cache API is an optimization across isolates.
+        worker::console_warn!("could not store the caller in the Cache API: {e}");
+    }
+}
+
+fn keep_in_isolate(cache_key: &str, caller: &Caller, expires: u64, t: u64) {
+    CALLERS.with(|c| {
+        let mut map = c.borrow_mut();
+        if map.len() >= MAX_CACHED_CALLERS {
+            map.retain(|_, (_, exp)| *exp > t);
+            if map.len() >= MAX_CACHED_CALLERS {
+                map.clear();
+            }
+        }
+        map.insert(cache_key.to_owned(), (caller.clone(), expires));
+    });
+}
+
+/// A request to Descope with a timeout; a network failure or timeout is a 503.
+async fn call(url: &str, method: Method, auth: Option<String>, body: Option<&str>) -> ApiResult<(u16, Headers, String)> {
+    let headers = Headers::new();
+    if let Some(a) = auth {
+        headers.set("authorization", &a)?;
+    }
+    if body.is_some() {
+        headers.set("content-type", "application/json")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    let req = Request::new_with_init(url, &init)?;
+    let fetch = Fetch::Request(req);
+    let sent = Box::pin(fetch.send());
+    let timeout = Box::pin(Delay::from(DESCOPE_TIMEOUT));
+    let mut resp = match select(sent, timeout).await {
+        Either::Left((Ok(resp), _)) => resp,
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("Descope unreachable ({url}): {e}");
+            return Err(descope::unavailable());
+        }
+        Either::Right(_) => {
+            worker::console_error!("Descope did not answer within {DESCOPE_TIMEOUT:?} ({url})");
+            return Err(descope::unavailable());
+        }
+    };
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.map_err(|_| descope::unavailable())?;
+    Ok((status, headers, text))
+}
+
+async fn exchange(settings: &DescopeSettings, key: &str) -> ApiResult<descope::Exchanged> {
+    let auth = settings.authorization(key);
+    let (status, headers, body) =
+        call(&settings.exchange_url(), Method::Post, Some(auth), Some(descope::EXCHANGE_BODY)).await?;
+    if !(200..300).contains(&status) {
+        let summary = descope::error_summary(&body).unwrap_or_default();
+        worker::console_warn!("access key exchange refused by Descope: {status} {summary}");
+        return Err(descope::exchange_failure(status, headers.get("retry-after").ok().flatten().as_deref()));
+    }
+    descope::parse_exchange_response(&body)
+}
+
+async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {
+    let (status, headers, body) = call(&settings.jwks_url(), Method::Get, None, None).await?;
+    if !(200..300).contains(&status) {
+        worker::console_error!("fetching the Descope keys failed: {status}");
+        return Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()));
+    }
+    let keys = KeySet::from_jwks_json(&body)?;
+    KEYS.with(|k| *k.borrow_mut() = Some(CachedKeys { keys: keys.clone(), fetched_at: t }));
+    Ok(keys)
+}
+
+/// Verifies a session JWT, fetching the project's keys when they are missing or stale, and once more on an
+/// unknown `kid` (key rotation) — always for a token from our own exchange (`trusted`), otherwise at most every
+/// [`UNTRUSTED_REFETCH_SECS`].
+async fn verify(settings: &DescopeSettings, token: &str, t: u64, trusted: bool) -> ApiResult<Claims> {
+    let current = KEYS.with(|k| {
+        k.borrow().as_ref().filter(|c| t < c.fetched_at + KEYS_TTL_SECS).map(|c| (c.keys.clone(), c.fetched_at))
+    });
+    // `may_refetch`: the keys came from the cache, and a refetch is allowed for this token.
+    let (keys, may_refetch) = match current {
+        Some((keys, fetched_at)) => (keys, trusted || t >= fetched_at + UNTRUSTED_REFETCH_SECS),
+        None => (fetch_keys(settings, t).await?, false),
+    };
+    match jwt::verify(token, &keys, t, &settings.project_id) {
+        Err(JwtError::UnknownKid) if may_refetch => {
+            let keys = fetch_keys(settings, t).await?;
+            Ok(jwt::verify(token, &keys, t, &settings.project_id)?)
+        }
+        result => Ok(result?),
+    }
+}
