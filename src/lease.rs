@@ -5,6 +5,7 @@
 //! remain; a 403 on renew is terminal for it, so 403 means "this lease is over", 401 "not this lease's token".
 
 use crate::auth::constant_time_eq;
+use crate::checkpoint::upload::Mark;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,12 @@ pub struct Lease {
     pub token: String,
     /// Milliseconds since the epoch.
     pub expires_at: i64,
+    /// The stack version this update writes its checkpoints to (0: a preview, which writes none).
+    #[serde(default)]
+    pub version: i64,
+    /// The last checkpoint this update stored, the reference for retries and deltas.
+    #[serde(default)]
+    pub checkpoint: Option<Mark>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +49,13 @@ impl LeaseState {
             }
             return Err(busy());
         }
-        let lease = Lease { update_id: update_id.into(), token: token.into(), expires_at: now + lease_ms };
+        let lease = Lease {
+            update_id: update_id.into(),
+            token: token.into(),
+            expires_at: now + lease_ms,
+            version: 0,
+            checkpoint: None,
+        };
         self.active = Some(lease.clone());
         Ok(lease)
     }

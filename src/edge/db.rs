@@ -160,14 +160,11 @@ pub struct UpdateRow {
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
     pub resource_count: Option<i64>,
-    /// The sequence number and hash of the last checkpoint this update stored (retries are checked against them).
-    pub checkpoint_seq: i64,
-    pub checkpoint_sha: Option<String>,
 }
 
 /// Update rows with their checkpoint's resource count and hash (one indexed join).
 const UPDATE_ROWS: &str = "SELECT u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
-     u.start_time, u.end_time, u.checkpoint_seq, c.resource_count, c.sha256 AS checkpoint_sha \
+     u.start_time, u.end_time, c.resource_count \
      FROM updates u LEFT JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version";
 
 #[allow(clippy::too_many_arguments)]
@@ -260,26 +257,26 @@ pub async fn insert_events(db: &D1Database, update_id: &str, events_json: &str) 
     Ok(())
 }
 
-/// Points the stack's `version` at a stored checkpoint object (written to R2 first), and records the upload's
-/// sequence number on its update.
+/// Points the stack's `version` at a stored checkpoint object (written to R2 first). `resources` is known when an
+/// update ends (counted once, not on every upload); then the stack's count follows it.
 #[allow(clippy::too_many_arguments)]
 pub async fn save_checkpoint(
     db: &D1Database,
     stack_id: i64,
     version: i64,
     update_id: &str,
-    sequence: i64,
     key: &str,
     sha256: &str,
     size: usize,
-    resources: i64,
+    resources: Option<i64>,
 ) -> Result<()> {
+    let count = resources.map_or(JsValue::NULL, int);
     db.batch(vec![
         db.prepare(
             "INSERT INTO checkpoints (stack_id, version, update_id, r2_key, sha256, size_bytes, resource_count, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8)
              ON CONFLICT (stack_id, version) DO UPDATE SET update_id = ?3, r2_key = ?4, sha256 = ?5,
-                size_bytes = ?6, resource_count = ?7, created_at = ?8",
+                size_bytes = ?6, resource_count = COALESCE(?7, resource_count), created_at = ?8",
         )
         .bind(&[
             int(stack_id),
@@ -288,12 +285,11 @@ pub async fn save_checkpoint(
             s(key),
             s(sha256),
             int(size as i64),
-            int(resources),
+            count.clone(),
             int(now_secs()),
         ])?,
-        db.prepare("UPDATE stacks SET resource_count = ?2 WHERE id = ?1").bind(&[int(stack_id), int(resources)])?,
-        db.prepare("UPDATE updates SET checkpoint_seq = MAX(checkpoint_seq, ?2) WHERE id = ?1")
-            .bind(&[s(update_id), int(sequence)])?,
+        db.prepare("UPDATE stacks SET resource_count = COALESCE(?2, resource_count) WHERE id = ?1")
+            .bind(&[int(stack_id), count])?,
     ])
     .await?;
     Ok(())

@@ -1,26 +1,52 @@
-//! `StackLease`: one Durable Object per stack, the authority on its active update and lease.
+//! `StackLease`: one Durable Object per stack, the authority on its running update: the lease and its token, the
+//! stack version the update writes, and that update's checkpoints.
 //!
-//! It stores a [`LeaseState`] (a few hundred bytes; Durable Object values may be up to 2 MB) and applies the
-//! pure rules of `crate::lease` with its own clock. An alarm fires when the lease would expire: if it has not
-//! been renewed, the lease is dropped and the update marked failed in D1, so an abandoned stack frees itself.
+//! It stores a [`LeaseState`] (a few hundred bytes; Durable Object values may be up to 2 MB) and applies the pure
+//! rules of `crate::lease` and `crate::checkpoint::upload` with its own clock. Checkpoints go through it because
+//! it is the one writer per stack: it checks the lease token, applies a delta to the text it keeps in memory (no
+//! read back from R2), writes R2, and answers — one hop from the worker instead of several D1 and R2 round trips,
+//! and no two uploads of one stack can interleave. D1 learns about the update when it starts, at its first
+//! checkpoint (the row that points at the R2 object, written after the object) and when it ends.
 //!
-//! The worker talks to it with small JSON requests (`LeaseCall`) through [`call`].
+//! An alarm fires when the lease would expire: if it has not been renewed, the lease is dropped and the update
+//! marked failed in D1, so an abandoned stack frees itself.
 
+use super::checkpoints;
+use super::db;
+use crate::api::updates::resource_count;
+use crate::checkpoint::delta::sha256_hex;
+use crate::checkpoint::sequence::Upload as Decision;
+use crate::checkpoint::upload::{self, Mark, UploadKind};
 use crate::error::ApiError;
 use crate::lease::{Lease, LeaseState};
+use futures_util::lock::Mutex;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State};
 
 const KEY: &str = "lease";
 const STACK_KEY: &str = "stack_id";
+/// Checkpoint texts up to this size stay in memory for the next delta; larger ones are read back from R2, so an
+/// upload's copies (request, text, the copy R2 is handed) stay well inside the isolate's 128 MB.
+const MAX_TEXT_IN_MEMORY: usize = 8 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LeaseCall {
-    Start { update_id: String, token: String, stack_id: i64, lease_ms: i64 },
+    /// Takes the lease and marks the update started in D1 (giving it the next stack version unless a preview).
+    Start {
+        update_id: String,
+        token: String,
+        stack_id: i64,
+        lease_ms: i64,
+        bumps_version: bool,
+        tags: Option<String>,
+    },
     Check { update_id: String, token: String },
     Renew { update_id: String, token: String, duration: i64, max_ms: i64 },
-    Complete { update_id: String, token: String },
+    /// Ends the update with `status` (its token's own call).
+    Complete { update_id: String, token: String, status: String },
+    /// Ends whatever update holds the lease, if it is `update_id` (an API-token action).
     Cancel { update_id: String },
     Status,
 }
@@ -30,10 +56,20 @@ pub struct LeaseReply {
     pub lease: Option<Lease>,
 }
 
+/// The text of the last checkpoint, kept so the next delta applies without reading R2. Lost when the object is
+/// evicted; then the text is read back from R2 once.
+struct Text {
+    update_id: String,
+    bytes: Vec<u8>,
+}
+
 #[durable_object]
 pub struct StackLease {
     state: State,
     env: Env,
+    text: RefCell<Option<Text>>,
+    /// Checkpoint uploads await R2, during which other requests may be delivered: one at a time.
+    uploads: Mutex<()>,
 }
 
 impl StackLease {
@@ -52,44 +88,72 @@ impl StackLease {
         }
     }
 
+    async fn stack_id(&self) -> Result<i64> {
+        Ok(self.state.storage().get::<i64>(STACK_KEY).await?.unwrap_or(-1))
+    }
+
     async fn apply(&self, call: LeaseCall) -> Result<std::result::Result<LeaseReply, ApiError>> {
         let mut s = self.load().await?;
         let t = now();
         let reply = match call {
-            LeaseCall::Start { update_id, token, stack_id, lease_ms } => {
+            LeaseCall::Start { update_id, token, stack_id, lease_ms, bumps_version, tags } => {
+                self.state.storage().put(STACK_KEY, stack_id).await?;
                 // The alarm may not have fired yet for a lease that has expired: settle it first.
                 if let Some(old) = s.expire(t) {
-                    self.mark_abandoned(&old).await;
+                    self.save(&s).await?;
+                    self.finish(&old, "failed").await;
                 }
-                match s.start(&update_id, &token, t, lease_ms) {
+                let mut lease = match s.start(&update_id, &token, t, lease_ms) {
+                    Ok(l) => l,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if lease.version == 0 {
+                    let db = self.env.d1("DB")?;
+                    match db::start_update(&db, &update_id, stack_id, bumps_version, tags.as_deref()).await {
+                        Ok(v) => lease.version = if bumps_version { v } else { 0 },
+                        Err(e) => {
+                            // Without its D1 row the update cannot run: give the lease back.
+                            s.active = None;
+                            self.save(&s).await?;
+                            return Err(e);
+                        }
+                    }
+                    s.active = Some(lease.clone());
+                }
+                self.save(&s).await?;
+                Ok(LeaseReply { lease: Some(lease) })
+            }
+            LeaseCall::Check { update_id, token } => {
+                s.check(&update_id, &token, t).map(|l| LeaseReply { lease: Some(l.clone()) })
+            }
+            LeaseCall::Renew { update_id, token, duration, max_ms } => {
+                match s.renew(&update_id, &token, duration, t, max_ms) {
                     Ok(l) => {
-                        self.state.storage().put(STACK_KEY, stack_id).await?;
                         self.save(&s).await?;
                         Ok(LeaseReply { lease: Some(l) })
                     }
                     Err(e) => Err(e),
                 }
             }
-            LeaseCall::Check { update_id, token } => {
-                s.check(&update_id, &token, t).map(|l| LeaseReply { lease: Some(l.clone()) })
+            LeaseCall::Complete { update_id, token, status } => {
+                let _uploads = self.uploads.lock().await;
+                let lease = s.check(&update_id, &token, t).cloned();
+                match lease.and_then(|l| s.complete(&update_id, &token, t).map(|()| l)) {
+                    Ok(l) => {
+                        self.save(&s).await?;
+                        self.finish(&l, &status).await;
+                        Ok(LeaseReply { lease: None })
+                    }
+                    Err(e) => Err(e),
+                }
             }
-            LeaseCall::Renew { update_id, token, duration, max_ms } => match s.renew(&update_id, &token, duration, t, max_ms) {
-                Ok(l) => {
-                    self.save(&s).await?;
-                    Ok(LeaseReply { lease: Some(l) })
-                }
-                Err(e) => Err(e),
-            },
-            LeaseCall::Complete { update_id, token } => match s.complete(&update_id, &token, t) {
-                Ok(()) => {
-                    self.save(&s).await?;
-                    Ok(LeaseReply { lease: None })
-                }
-                Err(e) => Err(e),
-            },
             LeaseCall::Cancel { update_id } => {
+                let _uploads = self.uploads.lock().await;
                 let cancelled = s.cancel(&update_id);
                 self.save(&s).await?;
+                if let Some(l) = &cancelled {
+                    self.finish(l, "cancelled").await;
+                }
                 Ok(LeaseReply { lease: cancelled })
             }
             LeaseCall::Status => Ok(LeaseReply { lease: s.live(t).cloned() }),
@@ -97,32 +161,120 @@ impl StackLease {
         Ok(reply)
     }
 
-    /// Marks an update whose lease ran out as failed and frees its stack in D1. Best effort: a failure here is
-    /// logged, and the lease is gone either way, so the stack is usable again.
-    async fn mark_abandoned(&self, lease: &Lease) {
-        let stack_id: Option<i64> = self.state.storage().get(STACK_KEY).await.ok().flatten();
-        let result = async {
+    /// `PATCH .../checkpoint*` and imports: the upload is checked against the lease and its last checkpoint,
+    /// turned into the new text, written to R2, and only then recorded (D1 at the update's first checkpoint).
+    async fn checkpoint(&self, update_id: &str, token: &str, kind: UploadKind, body: Vec<u8>) -> Result<std::result::Result<(), ApiError>> {
+        let _uploads = self.uploads.lock().await;
+        let lease = match self.load().await?.check(update_id, token, now()) {
+            Ok(l) => l.clone(),
+            Err(e) => return Ok(Err(e)),
+        };
+        if lease.version <= 0 {
+            return Ok(Err(ApiError::bad_request("this update takes no checkpoints (a preview)")));
+        }
+        let upload = match upload::parse(body, kind) {
+            Ok(u) => u,
+            Err(e) => return Ok(Err(e)),
+        };
+        match upload.decide(lease.checkpoint.as_ref()) {
+            Ok(Decision::AlreadyStored) => return Ok(Ok(())),
+            Ok(Decision::Store) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+        let sequence = upload.sequence;
+        let stack_id = self.stack_id().await?;
+        let bucket = checkpoints::bucket(&self.env)?;
+        let key = checkpoints::key(stack_id, lease.version);
+        let previous = if upload.needs_previous() { self.previous_text(&lease, &bucket, &key).await? } else { None };
+        let text = match upload.into_text(previous.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let sha = sha256_hex(&text);
+        let size = text.len() as u64;
+        let kept = (text.len() <= MAX_TEXT_IN_MEMORY).then(|| text.clone());
+        *self.text.borrow_mut() = None;
+        checkpoints::put(&bucket, &key, text).await?;
+        if lease.checkpoint.is_none() {
+            // The update's first checkpoint: now that the object exists, D1 may point at it.
             let db = self.env.d1("DB")?;
-            super::db::finish_update(&db, &lease.update_id, stack_id.unwrap_or(-1), "failed").await
+            db::save_checkpoint(&db, stack_id, lease.version, update_id, &key, &sha, size as usize, None).await?;
+        }
+        // Reload: a renewal may have changed the lease while R2 was being written.
+        let mut s = self.load().await?;
+        if let Some(active) = s.active.as_mut().filter(|l| l.update_id == update_id) {
+            active.checkpoint = Some(Mark { sequence, sha256: sha, size });
+        }
+        self.save(&s).await?;
+        *self.text.borrow_mut() = kept.map(|bytes| Text { update_id: update_id.to_owned(), bytes });
+        Ok(Ok(()))
+    }
+
+    /// The text the last checkpoint stored: from memory, or read back from R2 if the object was evicted.
+    async fn previous_text(&self, lease: &Lease, bucket: &worker::Bucket, key: &str) -> Result<Option<Vec<u8>>> {
+        if lease.checkpoint.is_none() {
+            return Ok(None);
+        }
+        // Only the stored text is ever kept (it is cleared before each write), so it is the one `checkpoint` marks.
+        let in_memory = self.text.borrow_mut().take().filter(|t| t.update_id == lease.update_id);
+        if let Some(t) = in_memory {
+            return Ok(Some(t.bytes));
+        }
+        checkpoints::get(bucket, key).await
+    }
+
+    /// Records the end of an update in D1: its status, and the final checkpoint's hash, size and resource count
+    /// (counted once here rather than on every upload). Best effort: a failure is logged, and the lease is gone
+    /// either way, so the stack is usable again.
+    async fn finish(&self, lease: &Lease, status: &str) {
+        let text = self.text.borrow_mut().take().filter(|t| t.update_id == lease.update_id).map(|t| t.bytes);
+        let result = async {
+            let stack_id = self.stack_id().await?;
+            let db = self.env.d1("DB")?;
+            if let (Some(mark), true) = (&lease.checkpoint, lease.version > 0) {
+                let key = checkpoints::key(stack_id, lease.version);
+                let text = match text {
+                    Some(t) => Some(t),
+                    None => checkpoints::get(&checkpoints::bucket(&self.env)?, &key).await?,
+                };
+                let count = text
+                    .as_deref()
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .and_then(|t| resource_count(t).ok());
+                db::save_checkpoint(&db, stack_id, lease.version, &lease.update_id, &key, &mark.sha256, mark.size as usize, count)
+                    .await?;
+            }
+            db::finish_update(&db, &lease.update_id, stack_id, status).await
         }
         .await;
         if let Err(e) = result {
-            worker::console_error!("could not mark abandoned update {} failed: {e}", lease.update_id);
+            worker::console_error!("could not record the end of update {} ({status}): {e}", lease.update_id);
         }
     }
 }
 
 impl DurableObject for StackLease {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self { state, env, text: RefCell::new(None), uploads: Mutex::new(()) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let call: LeaseCall = match req.json().await {
-            Ok(c) => c,
-            Err(e) => return Response::error(format!("bad lease call: {e}"), 400),
+        let url = req.url()?;
+        let result = if url.path() == "/checkpoint" {
+            let h = req.headers();
+            let (update_id, token) = (h.get("x-update-id")?.unwrap_or_default(), h.get("x-token")?.unwrap_or_default());
+            let kind = h.get("x-kind")?.and_then(|k| UploadKind::parse(&k));
+            let Some(kind) = kind else { return Response::error("bad checkpoint call", 400) };
+            let body = req.bytes().await?;
+            self.checkpoint(&update_id, &token, kind, body).await?.map(|()| LeaseReply { lease: None })
+        } else {
+            let call: LeaseCall = match req.json().await {
+                Ok(c) => c,
+                Err(e) => return Response::error(format!("bad lease call: {e}"), 400),
+            };
+            self.apply(call).await?
         };
-        match self.apply(call).await? {
+        match result {
             Ok(reply) => Response::from_json(&reply),
             Err(e) => Ok(Response::from_json(&e.body())?.with_status(e.status)),
         }
@@ -132,7 +284,7 @@ impl DurableObject for StackLease {
         let mut s = self.load().await?;
         if let Some(old) = s.expire(now()) {
             self.save(&s).await?;
-            self.mark_abandoned(&old).await;
+            self.finish(&old, "failed").await;
         } else if s.active.is_some() {
             // Renewed since the alarm was set: wait for the new expiry.
             self.save(&s).await?;
@@ -145,17 +297,11 @@ fn now() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// Sends one call to the lease object of `stack_id`.
-///
-/// # Errors
-/// The lease rules' `ApiError` (401/403/409), or an internal error if the object cannot be reached.
-pub async fn call(env: &Env, stack_id: i64, call: &LeaseCall) -> std::result::Result<LeaseReply, ApiError> {
-    let ns = env.durable_object("STACK_LEASES")?;
-    let stub = ns.id_from_name(&format!("stack:{stack_id}"))?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(call)?.into()));
-    let req = Request::new_with_init("https://lease/", &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
+fn stub(env: &Env, stack_id: i64) -> Result<worker::Stub> {
+    env.durable_object("STACK_LEASES")?.id_from_name(&format!("stack:{stack_id}"))?.get_stub()
+}
+
+async fn reply(mut resp: Response) -> std::result::Result<LeaseReply, ApiError> {
     let status = resp.status_code();
     if status == 200 {
         return Ok(resp.json::<LeaseReply>().await?);
@@ -163,4 +309,39 @@ pub async fn call(env: &Env, stack_id: i64, call: &LeaseCall) -> std::result::Re
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     let message = body.get("message").and_then(|m| m.as_str()).unwrap_or("lease error").to_owned();
     Err(ApiError::new(status, message))
+}
+
+/// Sends one call to the lease object of `stack_id`.
+///
+/// # Errors
+/// The lease rules' `ApiError` (401/403/409), or an internal error if the object cannot be reached.
+pub async fn call(env: &Env, stack_id: i64, call: &LeaseCall) -> std::result::Result<LeaseReply, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(serde_json::to_string(call)?.into()));
+    let req = Request::new_with_init("https://lease/", &init)?;
+    reply(stub(env, stack_id)?.fetch_with_request(req).await?).await
+}
+
+/// Hands a checkpoint upload (the inflated request body) to the lease object of `stack_id`.
+///
+/// # Errors
+/// As the lease rules (401/403), 400 for a bad body, 409 for a delta that does not apply or a reused sequence
+/// number, or an internal error.
+pub async fn checkpoint(
+    env: &Env,
+    stack_id: i64,
+    update_id: &str,
+    token: &str,
+    kind: UploadKind,
+    body: Vec<u8>,
+) -> std::result::Result<(), ApiError> {
+    let headers = worker::Headers::new();
+    headers.set("x-update-id", update_id)?;
+    headers.set("x-token", token)?;
+    headers.set("x-kind", kind.as_str())?;
+    let mut init = RequestInit::new();
+    let body = worker::js_sys::Uint8Array::from(body.as_slice());
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://lease/checkpoint", &init)?;
+    reply(stub(env, stack_id)?.fetch_with_request(req).await?).await.map(|_| ())
 }

@@ -28,6 +28,34 @@ pub async fn load_stack(db: &D1Database, p: &StackPath) -> ApiResult<StackRow> {
     load(db, &stack_ref(p)?).await
 }
 
+thread_local! {
+    /// Stack ids by path, for the routes of a running update only (checkpoints, events, lease renewals: hundreds
+    /// per `pulumi up`). It saves a D1 query per call and is safe even when stale: the stack's lease object
+    /// checks the update id and token, which a renamed or recreated stack's object does not know.
+    static LEASE_ROUTE_IDS: std::cell::RefCell<std::collections::HashMap<String, i64>> = Default::default();
+}
+
+/// The id of the stack a lease-token route names, from this isolate's memory when it has been seen before.
+///
+/// # Errors
+/// As [`load_stack`].
+pub async fn lease_route_stack_id(db: &D1Database, p: &StackPath) -> ApiResult<i64> {
+    let key = format!("{}/{}/{}", p.org, p.project, p.stack);
+    if let Some(id) = LEASE_ROUTE_IDS.with(|m| m.borrow().get(&key).copied()) {
+        return Ok(id);
+    }
+    let id = load_stack(db, p).await?.id;
+    LEASE_ROUTE_IDS.with(|m| {
+        let mut m = m.borrow_mut();
+        // A few bytes an entry; bounded so a long-lived isolate cannot grow without limit (128 MB per isolate).
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(key, id);
+    });
+    Ok(id)
+}
+
 /// `HEAD /api/stacks/{org}/{project}`: 200 while the project has a stack.
 pub async fn project_exists(db: &D1Database, org: &str, project: &str) -> ApiResult<Response> {
     OrgName::parse(org)?;

@@ -3,12 +3,12 @@
 
 use super::checkpoints;
 use super::db::{self, StackRow, UpdateRow};
-use super::stacks::load_stack;
 use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_LARGE_BODY};
 use super::lease::{self, LeaseCall};
+use super::stacks::{lease_route_stack_id, load_stack};
 use crate::api::tags;
 use crate::api::updates::*;
-use crate::checkpoint::{delta, sequence};
+use crate::checkpoint::upload::UploadKind;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes::{StackPath, UpdateKind, UpdateOp};
@@ -66,11 +66,17 @@ pub async fn start(env: &Env, db: &D1Database, config: &Config, p: &StackPath, i
     if !matches!(update.status.as_str(), "not-started" | "running") {
         return Err(ApiError::conflict(format!("update '{id}' has already ended ({})", update.status)));
     }
-    let token = random_hex(32)?;
-    let start = LeaseCall::Start { update_id: id.into(), token, stack_id: stack.id, lease_ms: config.lease_ms };
-    let reply = lease::call(env, stack.id, &start).await?;
-    let lease = reply.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
-    let version = db::start_update(db, id, stack.id, update.kind != "preview", tags_json.as_deref()).await?;
+    let start = LeaseCall::Start {
+        update_id: id.into(),
+        token: random_hex(32)?,
+        stack_id: stack.id,
+        lease_ms: config.lease_ms,
+        bumps_version: update.kind != "preview",
+        tags: tags_json,
+    };
+    let lease = lease::call(env, stack.id, &start).await?.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
+    // A preview takes no version of its own; the CLI expects the stack's current one.
+    let version = if lease.version > 0 { lease.version } else { stack.version };
     json(&StartUpdateResponse { version, token: lease.token, token_expiration: lease.expires_at / 1000 })
 }
 
@@ -89,8 +95,9 @@ pub async fn status(db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Respo
 pub async fn cancel(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let update = load_update(db, &stack, id).await?;
-    lease::call(env, stack.id, &LeaseCall::Cancel { update_id: id.into() }).await?;
-    if matches!(update.status.as_str(), "not-started" | "running") {
+    // The lease object records the end of the update it held; one that never started is ended here.
+    let held = lease::call(env, stack.id, &LeaseCall::Cancel { update_id: id.into() }).await?.lease;
+    if held.is_none() && matches!(update.status.as_str(), "not-started" | "running") {
         db::finish_update(db, id, stack.id, "cancelled").await?;
     }
     no_content()
@@ -108,23 +115,16 @@ pub async fn execute(
     token: &str,
     req: &mut Request,
 ) -> ApiResult<Response> {
-    let stack = load_stack(db, p).await.map_err(|_| ApiError::forbidden("the update token is not valid for this stack"))?;
+    let stack_id = lease_route_stack_id(db, p)
+        .await
+        .map_err(|_| ApiError::forbidden("the update token is not valid for this stack"))?;
     let check = |t: &str| LeaseCall::Check { update_id: id.into(), token: t.into() };
     match op {
         UpdateOp::RenewLease => {
             let body: RenewLeaseRequest = read_json(req).await?;
-            let reply = lease::call(
-                env,
-                stack.id,
-                &LeaseCall::Renew {
-                    update_id: id.into(),
-                    token: token.into(),
-                    duration: body.duration,
-                    max_ms: config.lease_ms,
-                },
-            )
-            .await?;
-            let l = reply.lease.ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
+            let renew =
+                LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: body.duration, max_ms: config.lease_ms };
+            let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
             json(&RenewLeaseResponse { token: l.token, token_expiration: l.expires_at / 1000 })
         }
         UpdateOp::Complete => {
@@ -133,19 +133,18 @@ pub async fn execute(
                 s @ ("succeeded" | "failed" | "cancelled") => s,
                 other => return Err(ApiError::bad_request(format!("unknown update status {other:?}"))),
             };
-            let done = lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.into(), token: token.into() }).await;
-            if let Err(e) = done {
+            let complete = LeaseCall::Complete { update_id: id.into(), token: token.into(), status: status.into() };
+            if let Err(e) = lease::call(env, stack_id, &complete).await {
                 // A retried complete after the first one went through is fine; anything else is not.
-                let update = load_update(db, &stack, id).await?;
-                if e.status != 403 || update.status != status {
+                let ended = db::get_update(db, stack_id, id).await?.is_some_and(|u| u.status == status);
+                if e.status != 403 || !ended {
                     return Err(e);
                 }
             }
-            db::finish_update(db, id, stack.id, status).await?;
             no_content()
         }
         UpdateOp::Events => {
-            lease::call(env, stack.id, &check(token)).await?;
+            lease::call(env, stack_id, &check(token)).await?;
             let bytes = read_body(req, MAX_LARGE_BODY).await?;
             let batch: EventBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
             if let Some(changes) = batch
@@ -160,101 +159,17 @@ pub async fn execute(
             no_content()
         }
         UpdateOp::Checkpoint | UpdateOp::CheckpointVerbatim | UpdateOp::CheckpointDelta => {
-            lease::call(env, stack.id, &check(token)).await?;
-            let update = load_update(db, &stack, id).await?;
-            let version = update.version.filter(|v| *v > 0).ok_or_else(|| {
-                ApiError::bad_request("this update takes no checkpoints (a preview, or not started)")
-            })?;
-            let bytes = read_body(req, MAX_LARGE_BODY).await?;
-            let upload = checkpoint_upload(&bytes, op)?;
-            let decide = |sha: &str| sequence::decide(update.checkpoint_seq, update.checkpoint_sha.as_deref(), upload.sequence, sha);
-            let text = match upload.body {
-                UploadBody::Text(text) => {
-                    if decide(&delta::sha256_hex(&text))? == sequence::Upload::AlreadyStored {
-                        return no_content();
-                    }
-                    text
-                }
-                UploadBody::Delta { edits, hash } => {
-                    if decide(&hash)? == sequence::Upload::AlreadyStored {
-                        return no_content();
-                    }
-                    let bucket = checkpoints::bucket(env)?;
-                    let before = checkpoints::get(&bucket, &checkpoints::key(stack.id, version))
-                        .await?
-                        .ok_or_else(|| ApiError::conflict("no previous checkpoint to apply the delta to"))?;
-                    delta::apply_verified(&before, &edits, &hash)
-                        .map_err(|e| ApiError::conflict(format!("checkpoint delta rejected: {e}")))?
-                }
+            let kind = match op {
+                UpdateOp::Checkpoint => UploadKind::Full,
+                UpdateOp::CheckpointVerbatim => UploadKind::Verbatim,
+                _ => UploadKind::Delta,
             };
-            save(env, db, &stack, version, id, upload.sequence, text).await?;
+            let bytes = read_body(req, MAX_LARGE_BODY).await?;
+            lease::checkpoint(env, stack_id, id, token, kind, bytes).await?;
             no_content()
         }
         UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel => Err(ApiError::internal("not an execution route")),
     }
-}
-
-/// A parsed checkpoint upload: the whole text (full or verbatim routes) or edits against the stored text.
-struct CheckpointUpload {
-    sequence: i64,
-    body: UploadBody,
-}
-
-enum UploadBody {
-    Text(Vec<u8>),
-    Delta { edits: Vec<delta::TextEdit>, hash: String },
-}
-
-fn checkpoint_upload(bytes: &[u8], op: UpdateOp) -> ApiResult<CheckpointUpload> {
-    let bad = |e: serde_json::Error| ApiError::bad_json(&e);
-    match op {
-        UpdateOp::Checkpoint => {
-            let body: CheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
-            let deployment = body.deployment.ok_or_else(|| ApiError::bad_request("checkpoint has no deployment"))?;
-            let v = if body.version > 0 { body.version } else { 3 };
-            let mut out = format!("{{\"version\":{v}");
-            if let Some(f) = body.features.filter(|f| !f.is_empty()) {
-                out.push_str(",\"features\":");
-                out.push_str(&serde_json::to_string(&f)?);
-            }
-            out.push_str(",\"deployment\":");
-            out.push_str(deployment.get());
-            out.push('}');
-            Ok(CheckpointUpload { sequence: 0, body: UploadBody::Text(out.into_bytes()) })
-        }
-        UpdateOp::CheckpointVerbatim => {
-            let body: VerbatimCheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
-            let text = body.untyped_deployment.get().as_bytes().to_vec();
-            Ok(CheckpointUpload { sequence: body.sequence_number, body: UploadBody::Text(text) })
-        }
-        _ => {
-            let body: DeltaCheckpointRequest = serde_json::from_slice(bytes).map_err(bad)?;
-            Ok(CheckpointUpload {
-                sequence: body.sequence_number,
-                body: UploadBody::Delta { edits: body.deployment_delta, hash: body.checkpoint_hash },
-            })
-        }
-    }
-}
-
-/// Stores a checkpoint: R2 first, then the D1 pointer and resource count.
-async fn save(
-    env: &Env,
-    db: &D1Database,
-    stack: &StackRow,
-    version: i64,
-    update_id: &str,
-    sequence: i64,
-    text: Vec<u8>,
-) -> ApiResult<()> {
-    let s = std::str::from_utf8(&text).map_err(|_| ApiError::bad_request("checkpoint is not UTF-8 JSON"))?;
-    let resources = resource_count(s).map_err(|e| ApiError::bad_json(&e))?;
-    let sha = delta::sha256_hex(&text);
-    let size = text.len();
-    let key = checkpoints::key(stack.id, version);
-    checkpoints::put(&checkpoints::bucket(env)?, &key, text).await?;
-    db::save_checkpoint(db, stack.id, version, update_id, sequence, &key, &sha, size, resources).await?;
-    Ok(())
 }
 
 /// `GET .../export[/{version}]`.
@@ -275,30 +190,27 @@ pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i
     Ok(Response::from_bytes(text)?.with_headers(headers))
 }
 
-/// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update.
+/// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update that goes
+/// through the stack's lease like any other (so it cannot overlap a running update).
 pub async fn import(env: &Env, db: &D1Database, config: &Config, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_LARGE_BODY).await?;
-    {
-        #[derive(serde::Deserialize)]
-        #[allow(dead_code)]
-        struct Untyped<'a> {
-            version: i64,
-            #[serde(borrow)]
-            deployment: &'a serde_json::value::RawValue,
-        }
-        let _: Untyped = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
-    }
+    crate::checkpoint::upload::validate_import(&bytes)?;
     let id = random_hex(16)?;
     db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}").await?;
     let token = random_hex(32)?;
-    let start = LeaseCall::Start { update_id: id.clone(), token: token.clone(), stack_id: stack.id, lease_ms: config.lease_ms };
+    let start = LeaseCall::Start {
+        update_id: id.clone(),
+        token: token.clone(),
+        stack_id: stack.id,
+        lease_ms: config.lease_ms,
+        bumps_version: true,
+        tags: None,
+    };
     lease::call(env, stack.id, &start).await?;
-    let version = db::start_update(db, &id, stack.id, true, None).await?;
-    let saved = save(env, db, &stack, version, &id, 0, bytes).await;
+    let saved = lease::checkpoint(env, stack.id, &id, &token, UploadKind::Import, bytes).await;
     let status = if saved.is_ok() { "succeeded" } else { "failed" };
-    lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token }).await?;
-    db::finish_update(db, &id, stack.id, status).await?;
+    lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token, status: status.into() }).await?;
     saved?;
     json(&json!({ "updateId": id }))
 }
