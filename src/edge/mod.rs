@@ -31,6 +31,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let path = req.path();
     // Bytes on the wire as sent (compressed when the CLI gzips): the benchmark sums these per route.
     let sent = req.headers().get("content-length").ok().flatten().unwrap_or_else(|| "0".into());
+    let started = worker::Date::now().as_millis();
     let result = handle(&mut req, &env, &method).await;
     let response = match result {
         Ok(r) => r,
@@ -41,7 +42,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             http::error_response(&e)?
         }
     };
-    worker::console_log!("{method} {path} -> {} ({sent} bytes in)", response.status_code());
+    let ms = worker::Date::now().as_millis() - started;
+    worker::console_log!("{method} {path} -> {} ({sent} bytes in, {ms} ms)", response.status_code());
     Ok(response)
 }
 

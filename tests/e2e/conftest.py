@@ -239,9 +239,7 @@ class FakeDescope:
         return self.call("GET", "/_fake/stats")
 
 
-@pytest.fixture(scope="session")
-def fake_descope(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("descope")
+def start_fake_descope(tmp: Path) -> FakeDescope:
     port_file = tmp / "port"
     log = (tmp / "fake.log").open("w")
     proc = subprocess.Popen(
@@ -254,10 +252,19 @@ def fake_descope(tmp_path_factory):
         if proc.poll() is not None or time.time() > deadline:
             raise RuntimeError("the fake Descope did not start")
         time.sleep(0.1)
-    fake = FakeDescope(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+    return FakeDescope(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+
+
+def stop_fake_descope(fake: FakeDescope):
+    fake.proc.terminate()
+    fake.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fake_descope(tmp_path_factory):
+    fake = start_fake_descope(tmp_path_factory.mktemp("descope"))
     yield fake
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop_fake_descope(fake)
 
 
 def descope_vars(fake, **extra):

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (not part of scripts/test.sh): prints one table of figures, each against a reference
+# measured in the same run. Installs what it needs first (scripts/tools.sh).
+#   scripts/bench.sh [sections...] [--sizes 10,100,1000] [--out tests/bench/RESULTS.md]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest
+exec python3 tests/bench/bench.py "$@"

@@ -1,0 +1,360 @@
+"""Benchmarks of Procella Edge as its users feel it. Each figure is a ratio against a reference measured in the
+same run (this machine is noisy): the unauthenticated floor for request overhead, the file backend for `pulumi up`,
+whole checkpoints for delta uploads. Prints one table; `--out FILE` also writes it as Markdown.
+
+Run through `scripts/bench.sh` (which installs the tools and builds the optimized worker). Sections:
+  overhead   request latency of authenticated reads vs GET /api/capabilities
+  descope    descope mode against the fake Descope: a cached access key vs an uncached one
+  up         `pulumi up` of N resources: this backend vs `pulumi login file://`, and checkpoint bytes delta vs full
+  large      import and export of a 20 MB state, with the worker process's peak memory
+  size       the deployable wasm, raw and gzipped (`wrangler deploy --dry-run`)
+  native     hot paths measured natively (`cargo bench --bench hot_paths`)
+"""
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from conftest import ADMIN_TOKEN, DEFAULT_VARS, ORG, start_server, stop_server  # noqa: E402
+
+rows = []  # (figure, measured, reference, ratio, target, verdict)
+
+
+def row(figure, measured, reference="", ratio="", target="", met=None):
+    verdict = "" if met is None else ("met" if met else "NOT met")
+    rows.append((figure, measured, reference, ratio, target, verdict))
+    print(f"  {figure}: {measured} | {reference} | {ratio} | {target} {verdict}", flush=True)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+# ---- 1. request overhead -------------------------------------------------------------------------------------
+
+def overhead(server, n):
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    project, stack = "bench", "overhead"
+    conn.request("POST", f"/api/stacks/{ORG}/{project}", json.dumps({"stackName": stack}),
+                 {"Authorization": f"token {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    conn.getresponse().read()
+    paths = {
+        "capabilities": ("/api/capabilities", None),
+        "user": ("/api/user", ADMIN_TOKEN),
+        "stack": (f"/api/stacks/{ORG}/{project}/{stack}", ADMIN_TOKEN),
+    }
+    times = {k: [] for k in paths}
+    for i in range(n + 20):  # interleaved, so drift affects all three alike; the first 20 warm up
+        for k, (path, tok) in paths.items():
+            h = {"Authorization": f"token {tok}"} if tok else {}
+            t = time.perf_counter()
+            conn.request("GET", path, headers=h)
+            r = conn.getresponse()
+            r.read()
+            dt = (time.perf_counter() - t) * 1000
+            assert r.status == 200, (path, r.status)
+            if i >= 20:
+                times[k].append(dt)
+    base_med, base_p95 = statistics.median(times["capabilities"]), pct(times["capabilities"], 95)
+    row("GET /api/capabilities (floor), ms p50/p95", f"{base_med:.2f} / {base_p95:.2f}")
+    for k, label in (("stack", "GET /api/stacks/{org}/{project}/{stack}"), ("user", "GET /api/user")):
+        med, p95 = statistics.median(times[k]), pct(times[k], 95)
+        ratio = med / base_med
+        row(f"{label}, ms p50/p95", f"{med:.2f} / {p95:.2f}", f"{base_med:.2f} / {base_p95:.2f}",
+            f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5)
+
+
+# ---- 1b. descope mode: a cached access key vs an uncached one ---------------------------------------------------
+
+def descope(tmp, n):
+    from conftest import descope_vars, start_fake_descope, stop_fake_descope
+
+    (tmp / "fake-descope").mkdir()
+    fake = start_fake_descope(tmp / "fake-descope")
+    server = start_server(descope_vars(fake), tmp / "descope-server")
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+        def get(path, token=None):
+            h = {"Authorization": f"token {token}"} if token else {}
+            t = time.perf_counter()
+            conn.request("GET", path, headers=h)
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, (path, r.status)
+            return (time.perf_counter() - t) * 1000
+
+        def key():
+            return fake.access_key(tenants=[{"tenantId": "T1", "roleNames": ["admin"]}],
+                                   customClaims={"procellaOrgs": {"T1": "acme"}})[0]
+
+        warm = key()
+        for _ in range(20):
+            get("/api/user", warm), get("/api/capabilities")
+        cold_keys = [key() for _ in range(n)]
+        floor, cached, uncached = [], [], []
+        for k in cold_keys:
+            floor.append(get("/api/capabilities"))
+            cached.append(get("/api/user", warm))
+            uncached.append(get("/api/user", k))
+        f, c, u = (statistics.median(x) for x in (floor, cached, uncached))
+        row("descope: GET /api/capabilities (floor), ms p50", f"{f:.2f}")
+        row("descope: GET /api/user, cached access key, ms p50/p95", f"{c:.2f} / {pct(cached, 95):.2f}",
+            f"{f:.2f} floor", f"{c / f:.2f}x")
+        row("descope: GET /api/user, uncached key (exchange + JWKS-cached RS256 verify), ms p50/p95",
+            f"{u:.2f} / {pct(uncached, 95):.2f}", f"{c:.2f} cached", f"+{u - c:.2f} ms")
+        exchanges = fake.stats()["exchangeTotal"]
+        row("descope: exchanges seen by the fake for the run", f"{exchanges}", f"{n + 1} keys used", "")
+    finally:
+        stop_server(server)
+        stop_fake_descope(fake)
+
+
+# ---- 2 and 3. pulumi up ----------------------------------------------------------------------------------------
+
+def program(dirpath, project, n):
+    res = "".join(
+        f"  item{i}:\n    type: procella-test:index:Item\n    properties:\n      value: v{i}\n" for i in range(n))
+    (dirpath / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\nresources:\n{res}")
+
+
+def cli_env(home, backend, token=None):
+    env = {**os.environ, "PULUMI_HOME": str(home), "PULUMI_BACKEND_URL": backend, "PULUMI_SKIP_UPDATE_CHECK": "true",
+           "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PULUMI_CONFIG_PASSPHRASE": "bench",
+           "PROCELLA_TEST_PROVIDER_STATE": str(home / "provider"), "NO_COLOR": "1"}
+    if token:
+        env["PULUMI_ACCESS_TOKEN"] = token
+    (home / "provider").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def timed_up(tmp, backend, n, stack, token=None):
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    project = stack.split("/")[-2] if "/" in stack else "bench"
+    program(work, project, n)
+    env = cli_env(work / "home", backend, token)
+    run = lambda *a: subprocess.run(["pulumi", *a, "--non-interactive"], cwd=work, env=env, check=True,
+                                    capture_output=True, text=True)
+    run("stack", "init", stack)
+    t = time.perf_counter()
+    run("up", "--yes", "--skip-preview")
+    return time.perf_counter() - t
+
+
+BYTES = re.compile(r"PATCH \S+/update/\S+/(checkpoint\w*) -> (\d+) \((\d+) bytes in")
+
+
+def checkpoint_bytes(server, since):
+    text = server.log.read_text(errors="replace")[since:]
+    total, calls = 0, {}
+    for route, status, n in BYTES.findall(text):
+        total += int(n)
+        calls[f"{route} {status}"] = calls.get(f"{route} {status}", 0) + 1
+    return total, calls
+
+
+def ups(delta_server, full_server, sizes, tmp):
+    ratios = {}
+    for n in sizes:
+        file_dir = Path(tempfile.mkdtemp(dir=tmp))
+        t_file = timed_up(tmp, f"file://{file_dir}", n, f"bench{n}")
+        mark = len(delta_server.log.read_bytes())
+        t_edge = timed_up(tmp, delta_server.url, n, f"{ORG}/bench{n}/up", ADMIN_TOKEN)
+        sent, calls = checkpoint_bytes(delta_server, mark)
+        ratio = t_edge / t_file
+        ratios[n] = ratio
+        target = "<= 1.2x" if n == 100 else ""
+        row(f"pulumi up, {n} resources, s", f"{t_edge:.2f}", f"{t_file:.2f} (file backend)", f"{ratio:.2f}x",
+            target, ratio <= 1.2 if n == 100 else None)
+        if n == max(sizes):
+            mark = len(full_server.log.read_bytes())
+            t_full = timed_up(tmp, full_server.url, n, f"{ORG}/bench{n}/full", ADMIN_TOKEN)
+            full, full_calls = checkpoint_bytes(full_server, mark)
+            share = sent / full if full else float("nan")
+            row(f"checkpoint bytes uploaded, {n}-resource up (gzip on the wire)",
+                f"{sent:,} delta", f"{full:,} full", f"{share:.1%}", "< 10%", share < 0.10)
+            row(f"  requests: delta server {calls}; full server {full_calls}; full up took {t_full:.2f} s", "")
+    if len(sizes) > 1:
+        growth = ", ".join(f"{n}: {r:.2f}x" for n, r in ratios.items())
+        row("ratio to file backend as programs grow", growth)
+
+
+# ---- 4. large state ---------------------------------------------------------------------------------------------
+
+def workerd_pids(server):
+    out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(server.proc.pid), "-g", str(server.proc.pid)],
+                         capture_output=True, text=True).stdout
+    pids = [int(l.split()[0]) for l in out.splitlines() if "workerd" in l]
+    return pids
+
+
+def rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakRss:
+    def __init__(self, pids):
+        self.pids, self.peak, self._stop = pids, 0, threading.Event()
+
+    def __enter__(self):
+        self.base = sum(rss_kb(p) for p in self.pids)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, sum(rss_kb(p) for p in self.pids))
+            time.sleep(0.01)
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self.t.join()
+
+
+def large(server, tmp):
+    per = 2000
+    resources = [{"urn": f"urn:pulumi:s::p::t::r{i}", "type": "t", "custom": True,
+                  "outputs": {"blob": hashlib.sha256(str(i).encode()).hexdigest() * 28}} for i in range((20 << 20) // per)]
+    state = json.dumps({"version": 3, "deployment": {"manifest": {"time": "2026-01-01T00:00:00Z", "magic": "",
+                                                                  "version": ""}, "resources": resources}},
+                       separators=(",", ":")).encode()
+    body = gzip.compress(state, 6)
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    auth = {"Authorization": f"token {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    conn.request("POST", f"/api/stacks/{ORG}/large", json.dumps({"stackName": "big"}), auth)
+    conn.getresponse().read()
+    pids = workerd_pids(server)
+    with PeakRss(pids) as mem:
+        imports, exports = [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            conn.request("POST", f"/api/stacks/{ORG}/large/big/import", body, {**auth, "Content-Encoding": "gzip"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+            imports.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            conn.request("GET", f"/api/stacks/{ORG}/large/big/export", headers={**auth, "Accept-Encoding": "gzip"})
+            r = conn.getresponse()
+            data = r.read()
+            exports.append(time.perf_counter() - t)
+            assert r.status == 200
+    mb = len(state) / 1e6
+    row(f"import of a {mb:.1f} MB state ({len(body)/1e6:.1f} MB gzip), s (median of 3)", f"{statistics.median(imports):.2f}")
+    row(f"export of the same state, s (median of 3)", f"{statistics.median(exports):.2f}")
+    row("workerd resident memory before / peak during, MB",
+        f"{mem.base/1024:.0f} / {mem.peak/1024:.0f}", "", "", "isolate limit 128 MB")
+
+
+# ---- 5. size ---------------------------------------------------------------------------------------------------
+
+def size(tmp):
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    env = {**os.environ, "PROCELLA_BUILD_FLAGS": ""}
+    p = subprocess.run(["wrangler", "deploy", "--dry-run", "--outdir", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wasm = max(out.rglob("*.wasm"), key=lambda f: f.stat().st_size)
+    raw = wasm.read_bytes()
+    gz = len(gzip.compress(raw, 9))
+    row("deployable wasm, raw / gzipped, KB", f"{len(raw)/1000:.0f} / {gz/1000:.0f}", "", "", "< 1000 KB gzipped",
+        gz < 1_000_000)
+    m = re.search(r"Total Upload: ([\d.]+ KiB) / gzip: ([\d.]+ KiB)", p.stdout + p.stderr)
+    if m:
+        row("whole upload (wrangler), raw / gzip", f"{m.group(1)} / {m.group(2)}")
+
+
+# ---- 6. native hot paths ---------------------------------------------------------------------------------------
+
+def native():
+    p = subprocess.run(["cargo", "bench", "--quiet", "--bench", "hot_paths"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for line in p.stdout.splitlines():
+        if "|" in line:
+            name, value = (s.strip() for s in line.split("|", 1))
+            row(f"native: {name}", value)
+
+
+def table():
+    head = ("figure", "measured", "reference (same run)", "ratio", "target", "")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sections", nargs="*", default=["overhead", "descope", "up", "large", "size", "native"])
+    ap.add_argument("--sizes", default="10,100,1000")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    os.environ["PROCELLA_BUILD_FLAGS"] = ""  # the optimized build users deploy, not the tests' --no-opt one
+    tmp = Path(tempfile.mkdtemp(prefix="procella-bench-"))
+    servers = []
+    try:
+        need_server = any(s in args.sections for s in ("overhead", "up", "large"))
+        if need_server:
+            print("starting wrangler dev (optimized build) ...", flush=True)
+            main_server = start_server(DEFAULT_VARS, tmp / "delta")
+            servers.append(main_server)
+        if "overhead" in args.sections:
+            print("== request overhead", flush=True)
+            overhead(main_server, args.requests)
+        if "descope" in args.sections:
+            print("== descope mode", flush=True)
+            descope(tmp, min(args.requests, 100))
+        if "up" in args.sections:
+            print("== pulumi up", flush=True)
+            full = start_server({**DEFAULT_VARS, "PROCELLA_DELTA_CHECKPOINTS": "false"}, tmp / "full")
+            servers.append(full)
+            ups(main_server, full, sizes, tmp)
+        if "large" in args.sections:
+            print("== large state", flush=True)
+            large(main_server, tmp)
+        if "size" in args.sections:
+            print("== size", flush=True)
+            size(tmp)
+        if "native" in args.sections:
+            print("== native hot paths", flush=True)
+            native()
+    finally:
+        for s in servers:
+            stop_server(s)
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    header = (f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores ({cpu}), "
+              f"pulumi {os.environ.get('PULUMI_VERSION', '?')}, wrangler dev --local with an optimized build.")
+    print("\n" + header + "\n\n" + table())
+    if args.out:
+        Path(args.out).write_text(f"{header}\n\n{table()}\n")
+
+
+if __name__ == "__main__":
+    main()
