@@ -6,4 +6,5 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install --quiet pytest
+npm run --silent build:ui   # wrangler reads build/ui (the static assets) as soon as it starts
 exec python3 tests/bench/bench.py "$@"

@@ -6,12 +6,18 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-python3 -c 'import pytest, cryptography' 2>/dev/null || python3 -m pip install --quiet pytest cryptography
+"$ROOT/scripts/tools.sh" browser
+python3 -c 'import pytest, cryptography, playwright' 2>/dev/null \
+  || python3 -m pip install --quiet pytest cryptography "playwright==1.55.0"
 
 echo "== native unit tests (cargo test)"
 cargo test --lib --quiet
 
-echo "== building the worker (worker-build, no wasm-opt)"
+echo "== infra/ (the Pulumi program, under Pulumi's mocks)"
+infra/test.sh
+
+echo "== building the browser pages (esbuild) and the worker (worker-build, no wasm-opt)"
+npm run --silent build:ui | tail -1
 # Built once here so each e2e server starts from a warm build; wrangler dev rebuilds in about a second.
 export PROCELLA_BUILD_FLAGS=--no-opt
 worker-build --release --no-opt >/dev/null 2>&1 || worker-build --release --no-opt

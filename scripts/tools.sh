@@ -89,10 +89,21 @@ install_test_plugins() {
   ln -sfn "$dir" "$TOOLS/test-plugins-current"
 }
 
+# Debian's Chromium, for the browser tests (driven by Playwright with executable_path; no browser download).
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return; fi
+  log "installing Debian's chromium (browser tests)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y --no-install-recommends chromium >&2 \
+    || { $sudo apt-get update >&2 && $sudo apt-get install -y --no-install-recommends chromium >&2; }
+}
+
 what=${1:-all}
 case "$what" in
   worker) install_node; install_rust_bits; install_npm ;;
   pulumi) install_pulumi; install_test_plugins ;;
+  browser) install_chromium ;;
   all) install_node; install_rust_bits; install_npm; install_pulumi; install_test_plugins ;;
-  *) echo "usage: $0 [all|worker|pulumi]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|worker|pulumi|browser]" >&2; exit 2 ;;
 esac

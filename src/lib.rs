@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod checkpoint;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod lease;
 pub mod names;

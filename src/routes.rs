@@ -36,6 +36,41 @@ pub enum Route {
     LatestUpdate(StackPath),
     UpdateByVersion(StackPath, i64),
     Secrets(StackPath, SecretsOp),
+    /// A page of the browser side (login for the CLI, the dashboard): an HTML shell, data comes from the API.
+    Page(Page),
+    /// `POST /api/auth/cli-token`: a browser session asks for an access key for `pulumi login`.
+    CliToken,
+    /// `GET /api/console/settings?org=`: what the Settings page's widgets need (org admins only).
+    ConsoleSettings,
+    /// `GET /api/console/tokens`: what the Tokens page's widgets need.
+    ConsoleTokens,
+}
+
+/// The pages the worker serves as HTML shells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    Stacks,
+    CliLogin,
+    WelcomeCli,
+    Stack(StackPath),
+    Update(StackPath, String),
+    Tokens,
+    Settings,
+}
+
+impl Page {
+    /// The name the page's script knows it by.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Stacks => "stacks",
+            Self::CliLogin => "cli-login",
+            Self::WelcomeCli => "welcome",
+            Self::Stack(_) => "stack",
+            Self::Update(..) => "update",
+            Self::Tokens => "tokens",
+            Self::Settings => "settings",
+        }
+    }
 }
 
 /// What a created update does.
@@ -83,12 +118,14 @@ pub enum UpdateOp {
     Checkpoint,
     CheckpointVerbatim,
     CheckpointDelta,
+    /// `GET .../update/{id}/events`: the engine events of an update, for the dashboard.
+    ListEvents,
 }
 
 impl UpdateOp {
     /// Whether the route is authenticated by `update-token` (the execution routes of a running update).
     pub fn uses_lease_token(self) -> bool {
-        !matches!(self, Self::Start | Self::Get | Self::Cancel)
+        !matches!(self, Self::Start | Self::Get | Self::Cancel | Self::ListEvents)
     }
 }
 
@@ -105,7 +142,7 @@ pub enum SecretsOp {
 impl Route {
     /// Routes that answer without authentication.
     pub fn is_public(&self) -> bool {
-        matches!(self, Route::Health | Route::Capabilities)
+        matches!(self, Route::Health | Route::Capabilities | Route::Page(_))
     }
 
     /// The organization a route belongs to, which the caller must be a member of.
@@ -164,6 +201,22 @@ impl Route {
             ["api", "user"] => (Route::User, &["GET"]),
             ["api", "user", "organizations", "default"] => (Route::DefaultOrg, &["GET"]),
             ["api", "user", "stacks"] => (Route::UserStacks, &["GET"]),
+            ["api", "auth", "cli-token"] => (Route::CliToken, &["POST"]),
+            ["api", "console", "settings"] => (Route::ConsoleSettings, &["GET"]),
+            ["api", "console", "tokens"] => (Route::ConsoleTokens, &["GET"]),
+            [] | [""] => (Route::Page(Page::Stacks), PAGE_METHODS),
+            ["cli-login"] => (Route::Page(Page::CliLogin), PAGE_METHODS),
+            ["welcome", "cli"] => (Route::Page(Page::WelcomeCli), PAGE_METHODS),
+            ["tokens"] | ["user", "settings", "tokens"] => (Route::Page(Page::Tokens), PAGE_METHODS),
+            ["settings"] => (Route::Page(Page::Settings), PAGE_METHODS),
+            ["stacks", o, p, st] if !o.is_empty() && !p.is_empty() && !st.is_empty() => {
+                let sp = StackPath { org: (*o).into(), project: (*p).into(), stack: (*st).into() };
+                (Route::Page(Page::Stack(sp)), PAGE_METHODS)
+            }
+            ["stacks", o, p, st, "updates", id] if !o.is_empty() && !p.is_empty() && !st.is_empty() && !id.is_empty() => {
+                let sp = StackPath { org: (*o).into(), project: (*p).into(), stack: (*st).into() };
+                (Route::Page(Page::Update(sp, (*id).into())), PAGE_METHODS)
+            }
             ["api", "stacks", org, project] if !org.is_empty() && !project.is_empty() => {
                 (Route::Project { org: (*org).into(), project: (*project).into() }, &["HEAD", "POST"])
             }
@@ -188,6 +241,7 @@ impl Route {
                             ["complete"] => (UpdateOp::Complete, &["POST"]),
                             ["renew_lease"] => (UpdateOp::RenewLease, &["POST"]),
                             ["events", "batch"] => (UpdateOp::Events, &["POST"]),
+                            ["events"] => (UpdateOp::ListEvents, &["GET"]),
                             ["checkpoint"] => (UpdateOp::Checkpoint, &["PATCH"]),
                             ["checkpointverbatim"] => (UpdateOp::CheckpointVerbatim, &["PATCH"]),
                             ["checkpointdelta"] => (UpdateOp::CheckpointDelta, &["PATCH"]),
@@ -222,6 +276,8 @@ impl Route {
         }
     }
 }
+
+const PAGE_METHODS: &[&str] = &["GET", "HEAD"];
 
 fn parse_version(v: &str) -> Result<i64, ApiError> {
     v.parse::<i64>()
@@ -302,7 +358,27 @@ mod tests {
     }
 
     #[test]
-    fn only_health_and_capabilities_are_public() {
+    fn pages_are_html_shells_anyone_may_load() {
+        assert_eq!(Route::parse("GET", "/").unwrap(), Route::Page(Page::Stacks));
+        assert_eq!(Route::parse("GET", "/cli-login").unwrap(), Route::Page(Page::CliLogin));
+        assert_eq!(Route::parse("GET", "/welcome/cli").unwrap(), Route::Page(Page::WelcomeCli));
+        assert_eq!(Route::parse("GET", "/user/settings/tokens").unwrap(), Route::Page(Page::Tokens));
+        assert_eq!(Route::parse("GET", "/stacks/a/b/c").unwrap(), Route::Page(Page::Stack(sp("a", "b", "c"))));
+        assert_eq!(
+            Route::parse("GET", "/stacks/a/b/c/updates/u1").unwrap(),
+            Route::Page(Page::Update(sp("a", "b", "c"), "u1".into()))
+        );
+        assert!(Route::parse("GET", "/settings").unwrap().is_public());
+        assert_eq!(Route::parse("POST", "/cli-login").unwrap_err().status, 405);
+        assert_eq!(Route::parse("POST", "/api/auth/cli-token").unwrap(), Route::CliToken);
+        assert!(!Route::CliToken.is_public() && !Route::ConsoleSettings.is_public());
+        let events = Route::parse("GET", "/api/stacks/a/b/c/update/u1/events").unwrap();
+        assert_eq!(events, Route::Update(sp("a", "b", "c"), "u1".into(), UpdateOp::ListEvents));
+        assert!(!events.uses_lease_token(), "the dashboard reads events with its own credentials");
+    }
+
+    #[test]
+    fn only_health_capabilities_and_pages_are_public() {
         assert!(Route::Health.is_public() && Route::Capabilities.is_public());
         assert!(!Route::User.is_public());
         assert!(!Route::Stack(sp("a", "b", "c")).is_public());

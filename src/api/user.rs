@@ -114,7 +114,7 @@ mod tests {
             login: "alice".into(),
             name: "Alice".into(),
             email: "a@example.com".into(),
-            orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin }, OrgRole { org: "beta".into(), role: Role::Viewer }],
+            orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin, tenant: None }, OrgRole { org: "beta".into(), role: Role::Viewer, tenant: None }],
             token_name: Some("ci key".into()),
         };
         let v = serde_json::to_value(ServiceUser::of(&c)).unwrap();

@@ -14,6 +14,7 @@
 
 mod caller;
 mod exchange;
+mod management;
 mod settings;
 
 pub use caller::{caller_from_claims, NO_ROLE_MESSAGE};
@@ -21,6 +22,7 @@ pub use exchange::{
     cache_key, cache_ttl, error_summary, exchange_failure, parse_exchange_response, unavailable, upstream_failure,
     Exchanged, CACHE_EXPIRY_MARGIN_SECS, DEFAULT_RETRY_AFTER_SECS, EXCHANGE_BODY,
 };
+pub use management::{create_access_key_body, created_access_key};
 pub use settings::DescopeSettings;
 
 #[cfg(test)]

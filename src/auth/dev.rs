@@ -84,7 +84,7 @@ impl DevUsers {
                         )));
                     }
                     Some(_) => {}
-                    None => u.caller.orgs.push(OrgRole { org, role }),
+                    None => u.caller.orgs.push(OrgRole { org, role, tenant: None }),
                 },
                 None => users.push(DevUser {
                     token,
@@ -92,7 +92,7 @@ impl DevUsers {
                         user_id: login.clone(),
                         name: login.clone(),
                         email: String::new(),
-                        orgs: vec![OrgRole { org, role }],
+                        orgs: vec![OrgRole { org, role, tenant: None }],
                         token_name: None,
                         login,
                     },
@@ -187,7 +187,7 @@ mod tests {
         let d = DevUsers::parse(&vars(Some("t0"), Some("dev"), Some("acme"), None)).unwrap();
         let c = d.authenticate("t0").unwrap();
         assert_eq!(c.login, "dev");
-        assert_eq!(c.orgs, vec![OrgRole { org: "acme".into(), role: Role::Admin }]);
+        assert_eq!(c.orgs, vec![OrgRole { org: "acme".into(), role: Role::Admin, tenant: None }]);
         assert_eq!(d.authenticate("t1").unwrap_err().status, 401);
         assert_eq!(d.authenticate("t").unwrap_err().status, 401, "a prefix is not the token");
     }

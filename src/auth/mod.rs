@@ -66,6 +66,9 @@ impl fmt::Display for Role {
 pub struct OrgRole {
     pub org: String,
     pub role: Role,
+    /// The identity provider's id for the org (a Descope tenant ID); `None` in dev mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// The authenticated identity behind a request, the same whatever the auth mode. Serializable so descope mode
@@ -164,7 +167,7 @@ mod tests {
             login: "alice".into(),
             name: "alice".into(),
             email: String::new(),
-            orgs: orgs.iter().map(|(o, r)| OrgRole { org: (*o).into(), role: *r }).collect(),
+            orgs: orgs.iter().map(|(o, r)| OrgRole { org: (*o).into(), role: *r, tenant: None }).collect(),
             token_name: None,
         }
     }

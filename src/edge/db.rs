@@ -151,6 +151,7 @@ pub async fn list_stacks(db: &D1Database, orgs: &[&str], q: &ListStacksQuery) ->
 
 #[derive(Debug, Deserialize)]
 pub struct UpdateRow {
+    pub id: String,
     pub kind: String,
     pub status: String,
     pub version: Option<i64>,
@@ -160,11 +161,12 @@ pub struct UpdateRow {
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
     pub resource_count: Option<i64>,
+    pub requested_by: Option<String>,
 }
 
 /// Update rows with their checkpoint's resource count and hash (one indexed join).
-const UPDATE_ROWS: &str = "SELECT u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
-     u.start_time, u.end_time, c.resource_count \
+const UPDATE_ROWS: &str = "SELECT u.id, u.kind, u.status, u.version, u.config, u.metadata, u.resource_changes, \
+     u.start_time, u.end_time, u.requested_by, c.resource_count \
      FROM updates u LEFT JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version";
 
 #[allow(clippy::too_many_arguments)]
@@ -176,12 +178,13 @@ pub async fn create_update(
     program: &str,
     config: &str,
     metadata: &str,
+    requested_by: &str,
 ) -> Result<()> {
     db.prepare(
-        "INSERT INTO updates (id, stack_id, kind, status, program, config, metadata, created_at)
-         VALUES (?1, ?2, ?3, 'not-started', ?4, ?5, ?6, ?7)",
+        "INSERT INTO updates (id, stack_id, kind, status, program, config, metadata, created_at, requested_by)
+         VALUES (?1, ?2, ?3, 'not-started', ?4, ?5, ?6, ?7, ?8)",
     )
-    .bind(&[s(id), int(stack_id), s(kind), s(program), s(config), s(metadata), int(now_secs())])?
+    .bind(&[s(id), int(stack_id), s(kind), s(program), s(config), s(metadata), int(now_secs()), s(requested_by)])?
     .run()
     .await?;
     Ok(())
@@ -243,6 +246,22 @@ pub async fn finish_update(db: &D1Database, id: &str, stack_id: i64, status: &st
 pub async fn set_resource_changes(db: &D1Database, id: &str, changes: &str) -> Result<()> {
     db.prepare("UPDATE updates SET resource_changes = ?2 WHERE id = ?1").bind(&[s(id), s(changes)])?.run().await?;
     Ok(())
+}
+
+/// Engine events of an update after sequence `after`, in order, at most `limit` (each row is one event's JSON).
+pub async fn events(db: &D1Database, update_id: &str, after: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        sequence: i64,
+        body: String,
+    }
+    let rows: Vec<Row> = db
+        .prepare("SELECT sequence, body FROM events WHERE update_id = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3")
+        .bind(&[s(update_id), int(after), int(limit)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| (r.sequence, r.body)).collect())
 }
 
 /// Stores engine events by sequence; a retried batch inserts nothing twice.

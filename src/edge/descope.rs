@@ -188,6 +188,28 @@ async fn exchange(settings: &DescopeSettings, key: &str) -> ApiResult<descope::E
     descope::parse_exchange_response(&body)
 }
 
+/// Creates an access key through the management API (`create` is the JSON body); returns its cleartext.
+///
+/// # Errors
+/// A configuration error when Descope refuses the management key; 429/503 for Descope's own trouble.
+pub async fn create_access_key(settings: &DescopeSettings, management_key: &str, create: &str) -> ApiResult<String> {
+    let auth = settings.authorization(management_key);
+    let (status, headers, body) =
+        call(&settings.create_access_key_url(), Method::Post, Some(auth), Some(create)).await?;
+    match status {
+        200..=299 => descope::created_access_key(&body),
+        401 | 403 => {
+            worker::console_error!("Descope refused the management key: {status}");
+            Err(ApiError::config("PROCELLA_DESCOPE_MANAGEMENT_KEY was refused by Descope"))
+        }
+        _ => {
+            let summary = descope::error_summary(&body).unwrap_or_default();
+            worker::console_error!("creating an access key failed: {status} {summary}");
+            Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()))
+        }
+    }
+}
+
 async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {
     let (status, headers, body) = call(&settings.jwks_url(), Method::Get, None, None).await?;
     if !(200..300).contains(&status) {

@@ -4,6 +4,7 @@
 //! → handler → storage. Every failure on the way is an `ApiError`, turned into a response in one place.
 
 mod checkpoints;
+mod console;
 mod db;
 mod descope;
 mod http;
@@ -58,6 +59,10 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
             config?;
             db::ping(&db).await?;
             return json(&serde_json::json!({ "status": "ok" }));
+        }
+        Route::Page(page) => {
+            let url = req.url()?;
+            return console::page(&config?, &page, &url);
         }
         Route::Capabilities => {
             let delta = crate::config::delta_checkpoints(|name| env_var(env, name))?;
@@ -116,7 +121,10 @@ async fn dispatch(
 ) -> ApiResult<Response> {
     let url = req.url()?;
     match route {
-        Route::Health | Route::Capabilities => Err(ApiError::internal("unreachable route")),
+        Route::Health | Route::Capabilities | Route::Page(_) => Err(ApiError::internal("unreachable route")),
+        Route::CliToken => console::cli_token(config, caller, req).await,
+        Route::ConsoleSettings => console::settings(config, caller, &url),
+        Route::ConsoleTokens => console::tokens(config, caller),
         Route::User => user::get_user(caller),
         Route::DefaultOrg => user::default_org(caller),
         Route::UserStacks => user::list_stacks(caller, db, &url).await,
@@ -130,15 +138,16 @@ async fn dispatch(
         },
         Route::StackRename(p) => stacks::rename(db, &p, req).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
-        Route::CreateUpdate(p, kind) => updates::create(env, db, &p, kind, req).await,
+        Route::CreateUpdate(p, kind) => updates::create(env, db, caller, &p, kind, req).await,
         Route::Update(p, id, op) => match op {
             UpdateOp::Start => updates::start(env, db, config, &p, &id, req).await,
             UpdateOp::Get => updates::status(db, &p, &id).await,
             UpdateOp::Cancel => updates::cancel(env, db, &p, &id).await,
+            UpdateOp::ListEvents => updates::events(db, &p, &id, &url).await,
             _ => Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`")),
         },
         Route::Export(p, version) => updates::export(env, db, &p, version).await,
-        Route::Import(p) => updates::import(env, db, config, &p, req).await,
+        Route::Import(p) => updates::import(env, db, config, caller, &p, req).await,
         Route::History(p) => updates::history(db, &p, &url).await,
         Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,

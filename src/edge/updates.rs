@@ -8,6 +8,7 @@ use super::lease::{self, LeaseCall};
 use super::stacks::{lease_route_stack_id, load_stack};
 use crate::api::tags;
 use crate::api::updates::*;
+use crate::auth::Caller;
 use crate::checkpoint::upload::UploadKind;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -29,7 +30,14 @@ pub fn random_hex(bytes: usize) -> ApiResult<String> {
 }
 
 /// `POST .../{stack}/{kind}`.
-pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind, req: &mut Request) -> ApiResult<Response> {
+pub async fn create(
+    env: &Env,
+    db: &D1Database,
+    caller: &Caller,
+    p: &StackPath,
+    kind: UpdateKind,
+    req: &mut Request,
+) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_UPDATE_REQUEST).await?;
     let body: UpdateProgramRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
@@ -47,7 +55,7 @@ pub async fn create(env: &Env, db: &D1Database, p: &StackPath, kind: UpdateKind,
     });
     let metadata = serde_json::to_string(&body.metadata)?;
     let config = serde_json::to_string(&body.config)?;
-    db::create_update(db, &id, stack.id, kind.as_str(), &program.to_string(), &config, &metadata).await?;
+    db::create_update(db, &id, stack.id, kind.as_str(), &program.to_string(), &config, &metadata, &caller.login).await?;
     json(&UpdateProgramResponse { update_id: id })
 }
 
@@ -89,6 +97,27 @@ pub async fn status(db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Respo
         other => other,
     };
     json(&json!({ "status": status, "events": [] }))
+}
+
+/// Events per page of `GET .../update/{id}/events`: each is one D1 row of at most a few KB.
+const EVENTS_PAGE: i64 = 500;
+
+/// `GET .../update/{id}/events[?continuationToken=N]`: the update's engine events in order, for the dashboard.
+pub async fn events(db: &D1Database, p: &StackPath, id: &str, url: &Url) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    load_update(db, &stack, id).await?;
+    let after = match url.query_pairs().find(|(k, _)| k == "continuationToken") {
+        Some((_, v)) => v.parse::<i64>().map_err(|_| ApiError::bad_request("invalid continuationToken"))?,
+        None => -1,
+    };
+    let rows = db::events(db, id, after, EVENTS_PAGE).await?;
+    let next = (rows.len() as i64 == EVENTS_PAGE).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    let events: Vec<Value> = rows.iter().filter_map(|(_, body)| serde_json::from_str(body).ok()).collect();
+    let mut out = json!({ "events": events });
+    if let Some(n) = next {
+        out["continuationToken"] = json!(n);
+    }
+    json(&out)
 }
 
 /// `POST .../update/{id}/cancel` (API token): frees the stack whatever the update's client is doing.
@@ -168,7 +197,9 @@ pub async fn execute(
             lease::checkpoint(env, stack_id, id, token, kind, bytes).await?;
             no_content()
         }
-        UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel => Err(ApiError::internal("not an execution route")),
+        UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel | UpdateOp::ListEvents => {
+            Err(ApiError::internal("not an execution route"))
+        }
     }
 }
 
@@ -192,12 +223,19 @@ pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i
 
 /// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update that goes
 /// through the stack's lease like any other (so it cannot overlap a running update).
-pub async fn import(env: &Env, db: &D1Database, config: &Config, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+pub async fn import(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    caller: &Caller,
+    p: &StackPath,
+    req: &mut Request,
+) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_LARGE_BODY).await?;
     crate::checkpoint::upload::validate_import(&bytes)?;
     let id = random_hex(16)?;
-    db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}").await?;
+    db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}", &caller.login).await?;
     let token = random_hex(32)?;
     let start = LeaseCall::Start {
         update_id: id.clone(),
@@ -219,6 +257,7 @@ fn update_info(u: &UpdateRow) -> Value {
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let metadata = parse(&u.metadata);
     let mut info = json!({
+        "updateID": u.id,
         "kind": u.kind,
         "startTime": u.start_time.unwrap_or(0),
         "endTime": u.end_time.unwrap_or(0),
@@ -231,6 +270,9 @@ fn update_info(u: &UpdateRow) -> Value {
     });
     if let Some(n) = u.resource_count {
         info["resourceCount"] = json!(n);
+    }
+    if let Some(login) = &u.requested_by {
+        info["requestedBy"] = json!({ "githubLogin": login, "name": login });
     }
     info
 }

@@ -53,7 +53,7 @@ def free_port():
 @dataclass
 class Reply:
     status: int
-    headers: dict
+    headers: object  # case-insensitive (http.client.HTTPMessage)
     body: bytes
 
     def json(self):
@@ -80,9 +80,9 @@ class Server:
             req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return Reply(r.status, dict(r.headers), r.read())
+                return Reply(r.status, r.headers, r.read())
         except urllib.error.HTTPError as e:
-            return Reply(e.code, dict(e.headers), e.read())
+            return Reply(e.code, e.headers, e.read())
 
     def log_text(self):
         return self.log.read_text(errors="replace")

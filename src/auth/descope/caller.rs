@@ -117,8 +117,8 @@ fn orgs(claims: &Claims) -> Vec<OrgRole> {
     let dct = claims.str_claim("dct");
     let all = tenants(claims);
     let only_one = all.len() == 1;
-    // slug -> (role, is the dct tenant); None once two tenants claim the same slug.
-    let mut by_slug: BTreeMap<String, Option<(Role, bool)>> = BTreeMap::new();
+    // slug -> (role, is the dct tenant, tenant id); None once two tenants claim the same slug.
+    let mut by_slug: BTreeMap<String, Option<(Role, bool, &str)>> = BTreeMap::new();
     for t in &all {
         let Some(role) = t.role else { continue };
         let is_dct = dct == Some(t.id);
@@ -126,10 +126,12 @@ fn orgs(claims: &Claims) -> Vec<OrgRole> {
         if OrgName::parse(slug).is_err() {
             continue;
         }
-        by_slug.entry(slug.to_owned()).and_modify(|v| *v = None).or_insert(Some((role, is_dct)));
+        by_slug.entry(slug.to_owned()).and_modify(|v| *v = None).or_insert(Some((role, is_dct, t.id)));
     }
-    let mut orgs: Vec<(bool, OrgRole)> =
-        by_slug.into_iter().filter_map(|(org, v)| v.map(|(role, is_dct)| (is_dct, OrgRole { org, role }))).collect();
+    let mut orgs: Vec<(bool, OrgRole)> = by_slug
+        .into_iter()
+        .filter_map(|(org, v)| v.map(|(role, is_dct, id)| (is_dct, OrgRole { org, role, tenant: Some(id.to_owned()) })))
+        .collect();
     // The BTreeMap already sorted by slug; a stable sort moves the dct tenant to the front.
     orgs.sort_by_key(|(is_dct, _)| !is_dct);
     orgs.into_iter().map(|(_, o)| o).collect()

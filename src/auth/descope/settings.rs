@@ -85,6 +85,11 @@ impl DescopeSettings {
         format!("{}/v1/auth/accesskey/exchange", self.base_url)
     }
 
+    /// `POST` here with the management key to create an access key (browser login).
+    pub fn create_access_key_url(&self) -> String {
+        format!("{}/v1/mgmt/accesskey/create", self.base_url)
+    }
+
     /// `GET` here (no auth) for the project's JWKS.
     pub fn jwks_url(&self) -> String {
         format!("{}/v2/keys/{}", self.base_url, self.project_id)

@@ -1,0 +1,1 @@
+"""The Pulumi program that provisions a production Procella Edge (see infra/README.md)."""

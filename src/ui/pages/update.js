@@ -1,0 +1,135 @@
+// /stacks/{org}/{project}/{stack}/updates/{updateID}: the engine event log of one update.
+import { h, replace, loading, errorBox, section, seg, clock, timeEl } from '../lib/dom.js';
+import { mountLayout } from '../lib/layout.js';
+import { requireUser } from '../lib/auth.js';
+import { changeText, urnName } from '../lib/values.js';
+import { breadcrumbs, changeChips, resultBadge } from './stack.js';
+
+const MAX_PAGES = 500;
+// While an update runs the API keeps answering with a continuation token; poll it, for a bounded time.
+const POLL_MS = 2000;
+const POLL_FOR_MS = 10 * 60 * 1000;
+
+// Pulumi colour markup (`<{%reset%}>`, `<{%fg 2%}>`) and ANSI escapes carry no meaning here.
+const COLOR_TAGS = /<\{%[^%]*%\}>/g;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+const clean = (s) => String(s == null ? '' : s).replace(COLOR_TAGS, '').replace(ANSI, '').replace(/\s+$/, '');
+
+const OP_DONE = {
+  create: 'created', update: 'updated', delete: 'deleted', replace: 'replaced', same: 'unchanged', read: 'read',
+  refresh: 'refreshed', import: 'imported', 'create-replacement': 'created replacement', 'delete-replaced': 'deleted replaced',
+  discard: 'discarded',
+};
+
+function resource(meta) {
+  const m = meta || {};
+  return { op: m.op || '?', urn: m.urn || '', type: m.type || '' };
+}
+
+/** [kind, text] for one engine event. */
+export function describe(ev) {
+  if (ev.diagnosticEvent) {
+    const d = ev.diagnosticEvent;
+    const where = d.urn ? ` (${urnName(d.urn)})` : '';
+    return ['diagnostic', `${d.severity || 'info'}${where}: ${clean(d.message)}`, d.severity];
+  }
+  if (ev.resourcePreEvent) {
+    const r = resource(ev.resourcePreEvent.metadata);
+    return ['resource-pre', `${r.op} ${r.urn}`];
+  }
+  if (ev.resOutputsEvent) {
+    const r = resource(ev.resOutputsEvent.metadata);
+    return ['res-outputs', `${OP_DONE[r.op] || r.op} ${r.urn}`];
+  }
+  if (ev.resOpFailedEvent) {
+    const r = resource(ev.resOpFailedEvent.metadata);
+    return ['res-op-failed', `failed to ${r.op} ${r.urn}`, 'error'];
+  }
+  if (ev.summaryEvent) {
+    const s = ev.summaryEvent;
+    const changes = changeText(s.resourceChanges) || 'no changes';
+    const took = s.durationSeconds != null ? ` in ${s.durationSeconds}s` : '';
+    return ['summary', `Summary: ${changes}${took}`];
+  }
+  if (ev.preludeEvent) {
+    const n = Object.keys((ev.preludeEvent && ev.preludeEvent.config) || {}).length;
+    return ['prelude', `Started (${n} config value${n === 1 ? '' : 's'})`];
+  }
+  if (ev.stdoutEvent) return ['stdout', clean(ev.stdoutEvent.message)];
+  if (ev.policyEvent) {
+    const p = ev.policyEvent;
+    return ['policy', `policy ${p.policyName || ''} (${p.enforcementLevel || ''}): ${clean(p.message)}`, 'warning'];
+  }
+  if (ev.cancelEvent) return ['cancel', 'Cancelled'];
+  const key = Object.keys(ev).find((k) => k.endsWith('Event'));
+  return [key ? key.replace(/Event$/, '') : 'event', ''];
+}
+
+function eventRow(ev) {
+  const [kind, text, severity] = describe(ev);
+  return h('tr', { 'data-testid': 'event-row', class: `ev ev-${kind}${severity ? ` sev-${severity}` : ''}`, dataset: { kind, sequence: ev.sequence } },
+    h('td', { class: 'num muted' }, ev.sequence == null ? '' : String(ev.sequence)),
+    h('td', { class: 'mono muted nowrap' }, clock(ev.timestamp)),
+    h('td', null, h('span', { class: 'kind' }, kind)),
+    h('td', { class: 'mono event-text' }, text));
+}
+
+export async function render(cfg) {
+  const { org, project, stack, updateId } = cfg.params || {};
+  document.title = `Update · ${stack || ''} · Procella`;
+  const { main, setUser } = mountLayout(cfg, { active: 'stacks' });
+  const { user, api } = await requireUser(cfg, main);
+  setUser(user);
+  if (!org || !project || !stack || !updateId) {
+    replace(main, errorBox('Missing update ID.', 'page-error'));
+    return;
+  }
+  const stackApi = `/api/stacks/${seg(org)}/${seg(project)}/${seg(stack)}`;
+  const crumbs = breadcrumbs(org, project, stack, h('span', null, 'update'));
+  const title = h('h1', { id: 'page-title' }, 'Update');
+  const summary = h('div', { class: 'meta', id: 'update-meta' });
+  const tbody = h('tbody', { id: 'event-rows' });
+  const status = h('p', { class: 'hint', id: 'events-status', 'aria-live': 'polite' });
+  const table = h('div', { class: 'table-wrap' }, h('table', { class: 'table events' },
+    h('thead', null, h('tr', null, h('th', { class: 'num' }, '#'), h('th', null, 'Time'), h('th', null, 'Event'), h('th', null, 'Details'))),
+    tbody));
+  replace(main, crumbs, h('div', { class: 'page-header' }, title, summary), section('Events', 'update-events', table, status));
+  status.replaceChildren(loading('Loading events…'));
+
+  // Best effort: the history entry gives the version, kind and result.
+  api.get(`${stackApi}/updates`, { pageSize: 50, page: 1 }).then((res) => {
+    const u = ((res && res.updates) || []).find((x) => (x.updateID || x.updateId || x.id) === updateId);
+    if (!u) return;
+    title.textContent = `Update #${u.version}`;
+    replace(summary, h('span', null, u.kind || ''), resultBadge(u.result), changeChips(u.resourceChanges),
+      u.requestedBy && u.requestedBy.githubLogin ? h('span', null, `by ${u.requestedBy.githubLogin}`) : null,
+      timeEl(u.startTime, ''), u.message ? h('span', { class: 'muted' }, u.message) : null);
+  }).catch(() => {});
+
+  let token;
+  let count = 0;
+  const started = Date.now();
+  try {
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const res = await api.get(`${stackApi}/update/${seg(updateId)}/events`, { continuationToken: token });
+      const events = (res && res.events) || [];
+      events.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
+      for (const ev of events) tbody.append(eventRow(ev));
+      count += events.length;
+      token = res && res.continuationToken;
+      if (!token) break;
+      if (!events.length) {
+        if (Date.now() - started > POLL_FOR_MS) break;
+        status.textContent = `${count} event${count === 1 ? '' : 's'} so far; the update is still running…`;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+    }
+  } catch (e) {
+    status.replaceChildren(errorBox(e.message, 'page-error'));
+    return;
+  }
+  if (!count) status.replaceChildren(h('span', { id: 'no-events' }, 'This update has no events.'));
+  else status.textContent = token ? `${count} events (more may follow; reload to see them).` : `${count} event${count === 1 ? '' : 's'}.`;
+}
+

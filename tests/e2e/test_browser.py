@@ -1,0 +1,186 @@
+"""The browser side in headless Chromium: `pulumi login <url>` completed in a browser (dev and descope mode), the
+dashboard's pages over stacks and updates made by the real CLI, and the refusals that keep them safe."""
+
+import json
+import time
+import urllib.parse
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from browser import InteractiveLogin, launch
+from conftest import ADMIN_TOKEN, EVE_TOKEN, ORG, VIEWER_TOKEN, DESCOPE_PROJECT
+
+NONCE = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in_dev(page, url, token):
+    page.goto(url)
+    page.fill("#dev-token", token)
+    page.click("#sign-in")
+
+
+def test_pulumi_login_in_a_browser_with_a_dev_token(server, page, tmp_path):
+    cli = InteractiveLogin(server.url, tmp_path)
+    cli.read_until(r"log in with your browser")
+    cli.press_enter()
+    opened = cli.opened_url()
+    parsed = urllib.parse.urlparse(opened)
+    assert parsed.path == "/cli-login" and f"{parsed.scheme}://{parsed.netloc}" == server.url, opened
+    query = urllib.parse.parse_qs(parsed.query)
+    port = query["cliSessionPort"][0]
+
+    sign_in_dev(page, opened, ADMIN_TOKEN)
+    expect(page.locator("#login-card")).to_be_visible()
+    expect(page.locator("#user-name")).to_contain_text("ada")
+    with page.expect_navigation(url=f"{server.url}/welcome/cli"):
+        page.click("#continue")
+    assert cli.wait() == 0, cli.output
+    code, who = cli.whoami()
+    assert code == 0 and "ada" in who and ORG in who, who
+    assert f"127.0.0.1:{port}" not in page.url, "the browser ended on the welcome page, not the CLI's callback"
+
+
+def test_pulumi_login_in_a_browser_in_descope_mode(descope_server, fake_descope, chromium, tmp_path):
+    fake_descope.call("POST", "/_fake/users", {
+        "userId": "U2browser", "loginId": "bea@example.com", "email": "bea@example.com", "name": "Bea Browser",
+        "tenants": [{"tenantId": "T-acme", "tenantName": "Acme", "roleNames": ["admin"]}],
+    })
+    session = fake_descope.call("POST", "/_fake/sessions", {
+        "userId": "U2browser", "customClaims": {"procellaLogin": "bea", "procellaOrgs": {"T-acme": "acme"},
+                                                "name": "Bea Browser", "email": "bea@example.com"}})
+    cli = InteractiveLogin(descope_server.url, tmp_path)
+    cli.read_until(r"log in with your browser")
+    cli.press_enter()
+    opened = cli.opened_url()
+
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        # Signed in already: the session the Descope component would have stored.
+        page.goto(descope_server.url + "/welcome/cli")
+        page.evaluate("([s, r]) => { localStorage.setItem('DS', s); localStorage.setItem('DSR', r); }",
+                      [session["sessionJwt"], session["refreshJwt"]])
+        before = len(fake_descope.stats()["requests"])
+        page.goto(opened)
+        expect(page.locator("#login-card")).to_be_visible()
+        expect(page.locator("#user-name")).to_contain_text("Bea Browser")
+        expect(page.locator("#user-email")).to_contain_text("bea@example.com")
+        with page.expect_navigation(url=f"{descope_server.url}/welcome/cli"):
+            page.click("#continue")
+    finally:
+        context.close()
+    assert cli.wait() == 0, cli.output
+    created = [r for r in fake_descope.stats()["requests"][before:] if r["path"] == "/v1/mgmt/accesskey/create"]
+    assert created and created[0]["authHeaderScheme"] == "Bearer", "the key was made at the management API"
+    code, who = cli.whoami()
+    assert code == 0 and "bea" in who and "acme" in who, who
+
+
+def test_browser_login_without_a_management_key_says_how_to_log_in(fake_descope, server_factory, page):
+    from conftest import descope_vars
+    s = server_factory({k: v for k, v in descope_vars(fake_descope).items() if k != "PROCELLA_DESCOPE_MANAGEMENT_KEY"})
+    session = fake_descope.call("POST", "/_fake/sessions", {"userId": "U2browser"})
+    page.goto(s.url + "/welcome/cli")
+    page.evaluate("s => localStorage.setItem('DS', s)", session["sessionJwt"])
+    page.goto(f"{s.url}/cli-login?cliSessionPort=45678&cliSessionNonce={NONCE}&cliSessionDescription=x")
+    expect(page.locator("#browser-login-unavailable")).to_be_visible()
+    expect(page.locator("#browser-login-unavailable")).to_contain_text("access key")
+
+
+@pytest.mark.parametrize("query", [
+    f"cliSessionPort=80&cliSessionNonce={NONCE}",
+    f"cliSessionPort=70000&cliSessionNonce={NONCE}",
+    "cliSessionPort=45678",
+    f"cliSessionPort=45678&cliSessionNonce={NONCE}&redirect_uri=https://evil.example/",
+    "cliSessionPort=45678&cliSessionNonce=%3Cscript%3E",
+], ids=["port-80", "port-out-of-range", "no-nonce", "redirect-elsewhere", "nonce-markup"])
+def test_bad_cli_login_parameters_are_refused(server, page, query):
+    r = server.request("GET", f"/cli-login?{query}")
+    assert r.status == 400
+    assert "script-src 'self'" in r.headers.get("Content-Security-Policy", "")
+    page.goto(f"{server.url}/cli-login?{query}")
+    expect(page.locator("#page-error")).to_be_visible()
+    expect(page.locator("#continue")).to_have_count(0)
+
+
+def test_pages_carry_a_strict_policy(server):
+    r = server.request("GET", "/")
+    csp = r.headers.get("Content-Security-Policy", "")
+    assert r.status == 200 and "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers.get("Referrer-Policy") == "no-referrer"
+    assert b"procella-config" in r.body
+
+
+@pytest.fixture(scope="module")
+def deployed(server, tmp_path_factory):
+    """A stack with resources and two updates, made by the real CLI."""
+    from conftest import Pulumi
+    tmp = tmp_path_factory.mktemp("dash")
+    p = Pulumi(server, ADMIN_TOKEN, tmp, project="dashapp")
+    p.env.update({"PROCELLA_TEST_PROVIDER_STATE": str(tmp / "provider"), "PULUMI_CONFIG_PASSPHRASE": ""})
+    (tmp / "provider").mkdir()
+    (p.dir / "Pulumi.yaml").write_text(
+        "name: dashapp\nruntime: yaml\nresources:\n  alpha:\n    type: procella-test:index:Item\n"
+        "    properties:\n      value: one\n  beta:\n    type: procella-test:index:Item\n    properties:\n"
+        "      value: two\noutputs:\n  greeting: hello\n  token:\n    fn::secret: sup3r-secret-output\n")
+    p.run("stack", "init", f"{ORG}/dashapp/prod")
+    p.run("up", "--yes", "--skip-preview", "-m", "first deploy")
+    (p.dir / "Pulumi.yaml").write_text((p.dir / "Pulumi.yaml").read_text().replace("value: two", "value: three"))
+    p.run("up", "--yes", "--skip-preview", "-m", "second deploy")
+    eve = Pulumi(server, EVE_TOKEN, tmp / "eve", project="secretproj")
+    eve.run("stack", "init", "eve-org/secretproj/hidden")
+    return f"{ORG}/dashapp/prod"
+
+
+def test_the_dashboard_shows_stacks_resources_history_and_events(server, page, deployed):
+    sign_in_dev(page, server.url + "/", ADMIN_TOKEN)
+    rows = page.locator("[data-testid=stack-row]")
+    expect(rows.filter(has_text="dashapp")).to_have_count(1)
+    expect(page.locator("body")).not_to_contain_text("secretproj")
+
+    page.click("text=prod")
+    expect(page).to_have_url(f"{server.url}/stacks/{deployed}")
+    resources = page.locator("[data-testid=resource-row]")
+    expect(resources.filter(has_text="alpha")).to_have_count(1)
+    expect(resources.filter(has_text="procella-test:index:Item")).to_have_count(2)
+    expect(page.locator("body")).to_contain_text("hello")
+    expect(page.locator("body")).not_to_contain_text("sup3r-secret-output")
+    history = page.locator("[data-testid=history-row]")
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("second deploy")
+
+    history.first.locator("a").first.click()
+    expect(page).to_have_url(f"{server.url}/stacks/{deployed}/updates/" + page.url.rsplit("/", 1)[-1])
+    events = page.locator("[data-testid=event-row]")
+    expect(events.first).to_be_visible()
+    expect(page.locator("body")).to_contain_text("beta")
+
+
+def test_another_orgs_stack_is_not_shown(server, page, deployed):
+    sign_in_dev(page, server.url + "/stacks/eve-org/secretproj/hidden", ADMIN_TOKEN)
+    expect(page.locator("#page-error")).to_contain_text("not found")
+    expect(page.locator("[data-testid=resource-row]")).to_have_count(0)
+
+
+def test_a_viewer_cannot_reach_settings(server, page):
+    sign_in_dev(page, server.url + "/settings", VIEWER_TOKEN)
+    expect(page.locator("#settings-denied")).to_be_visible()
+    r = server.request("GET", f"/api/console/settings?org={ORG}", VIEWER_TOKEN)
+    assert r.status == 403 and "admins" in r.json()["message"]
