@@ -76,7 +76,7 @@ impl LeaseState {
                     Ok(l)
                 }
             }
-            _ => Err(ApiError::forbidden("the update is not in progress (completed, cancelled or expired)")),
+            _ => Err(not_in_progress()),
         }
     }
 
@@ -88,7 +88,7 @@ impl LeaseState {
     pub fn renew(&mut self, update_id: &str, token: &str, duration_secs: i64, now: i64, max_ms: i64) -> Result<Lease, ApiError> {
         self.check(update_id, token, now)?;
         let ms = duration_secs.saturating_mul(1000).clamp(1000, max_ms.max(1000));
-        let lease = self.active.as_mut().ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
+        let lease = self.active.as_mut().ok_or_else(not_in_progress)?;
         lease.expires_at = now + ms;
         Ok(lease.clone())
     }
@@ -119,6 +119,12 @@ impl LeaseState {
             _ => None,
         }
     }
+}
+
+/// The 403 for a lease token whose update is not running. It is also the answer when the path names no stack at
+/// all, so the unauthenticated lease-token routes tell nobody which stacks exist.
+pub fn not_in_progress() -> ApiError {
+    ApiError::forbidden("the update is not in progress (completed, cancelled or expired)")
 }
 
 /// The 409 the CLI reports as "another update is in progress".

@@ -15,6 +15,7 @@
 mod caller;
 mod exchange;
 mod management;
+pub mod orgs;
 mod settings;
 
 pub use caller::{caller_from_claims, NO_ROLE_MESSAGE};

@@ -197,12 +197,20 @@ pub async fn get_update(db: &D1Database, stack_id: i64, id: &str) -> Result<Opti
         .await
 }
 
+/// What `start_update` found: the update's version, and whether it is running (a start that came after the
+/// update ended finds it finished and must not be given a lease).
+pub struct Started {
+    pub version: i64,
+    pub running: bool,
+}
+
 /// Marks an update running and gives it the next stack version (previews keep the current one). Retries of
-/// the same start are harmless: a running update keeps its version. Returns the update's version.
-pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_version: bool, tags: Option<&str>) -> Result<i64> {
+/// the same start are harmless: a running update keeps its version.
+pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_version: bool, tags: Option<&str>) -> Result<Started> {
     #[derive(Deserialize)]
-    struct V {
+    struct Row {
         version: i64,
+        status: String,
     }
     let now = int(now_secs());
     let bump = if bumps_version { 1 } else { 0 };
@@ -218,11 +226,12 @@ pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_versio
              WHERE id = ?1 AND status = 'not-started'",
         )
         .bind(&[s(id), int(stack_id), now])?,
-        db.prepare("SELECT COALESCE(version, 0) AS version FROM updates WHERE id = ?1").bind(&[s(id)])?,
+        db.prepare("SELECT COALESCE(version, 0) AS version, status FROM updates WHERE id = ?1 AND stack_id = ?2")
+            .bind(&[s(id), int(stack_id)])?,
     ];
     let results = db.batch(stmts).await?;
-    let v = results.last().map(|r| r.results::<V>()).transpose()?.and_then(|mut v| v.pop());
-    Ok(v.map_or(0, |v| v.version))
+    let row = results.last().map(|r| r.results::<Row>()).transpose()?.and_then(|mut v| v.pop());
+    Ok(row.map_or(Started { version: 0, running: false }, |r| Started { version: r.version, running: r.status == "running" }))
 }
 
 /// Ends an update with `status` (only once) and frees its stack.
@@ -351,4 +360,39 @@ pub async fn update_by_version(db: &D1Database, stack_id: i64, version: Option<i
     .bind(&[int(stack_id), version.map_or(JsValue::NULL, int)])?
     .first(None)
     .await
+}
+
+// ---- descope mode: org slugs owned by tenants ----
+
+/// The stored bindings that mention any of `tenants` or `slugs`.
+pub async fn org_bindings(db: &D1Database, tenants: &[&str], slugs: &[&str]) -> Result<Vec<crate::auth::descope::orgs::Binding>> {
+    #[derive(Deserialize)]
+    struct Row {
+        slug: String,
+        tenant_id: String,
+    }
+    let rows: Vec<Row> = db
+        .prepare(
+            "SELECT slug, tenant_id FROM org_tenants
+             WHERE tenant_id IN (SELECT value FROM json_each(?1)) OR slug IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[s(&serde_json::to_string(tenants)?), s(&serde_json::to_string(slugs)?)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| crate::auth::descope::orgs::Binding { slug: r.slug, tenant: r.tenant_id }).collect())
+}
+
+/// Stores new bindings; one that lost a race to another tenant (or slug) is ignored, and the caller reads again.
+pub async fn add_org_bindings(db: &D1Database, new: &[crate::auth::descope::orgs::Binding]) -> Result<()> {
+    let now = int(now_secs());
+    let stmts = new
+        .iter()
+        .map(|b| {
+            db.prepare("INSERT OR IGNORE INTO org_tenants (slug, tenant_id, created_at) VALUES (?1, ?2, ?3)")
+                .bind(&[s(&b.slug), s(&b.tenant), now.clone()])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(stmts).await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! a revoked key keeps working until then and no longer.
 
 use super::http::ApiResult;
+use crate::auth::descope::orgs::{self, Binding};
 use crate::auth::descope::{self, DescopeSettings};
 use crate::auth::jwt::{self, Claims, JwtError, KeySet};
 use crate::auth::{Caller, Credential};
@@ -17,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
-use worker::{Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use super::db;
+use worker::{Cache, D1Database, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 /// How long a call to Descope may take before the request fails with 503 instead of hanging (a Worker's wall
 /// time is not limited, but a CLI waiting on a dead identity provider should hear about it).
@@ -42,6 +44,8 @@ thread_local! {
     // Workers run one request at a time per isolate thread; these live as long as the isolate.
     static CALLERS: RefCell<HashMap<String, (Caller, u64)>> = RefCell::new(HashMap::new());
     static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+    /// Org slug bindings seen in D1 (they never change once stored): tenant id -> slug.
+    static BINDINGS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
 fn now() -> u64 {
@@ -53,7 +57,7 @@ fn now() -> u64 {
 /// # Errors
 /// 401 for a bad key or token, 403 for a caller with no Procella role, 429/503 when Descope is rate limiting or
 /// unavailable.
-pub async fn authenticate(settings: &DescopeSettings, credential: Credential<'_>) -> ApiResult<Caller> {
+pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credential: Credential<'_>) -> ApiResult<Caller> {
     let t = now();
     match credential {
         Credential::Token(key) => {
@@ -69,19 +73,76 @@ pub async fn authenticate(settings: &DescopeSettings, credential: Credential<'_>
             }
             let exchanged = exchange(settings, key).await?;
             let claims = verify(settings, &exchanged.session_jwt, t, true).await?;
-            let caller = descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?;
+            let caller = bind_orgs(db, descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?).await?;
             remember(&cache_key, &caller, descope::cache_ttl(t, claims.exp, settings.cache_ttl_secs), t).await;
             Ok(caller)
         }
         Credential::Bearer(jwt) => {
             // Verified every time: a session JWT is checked locally (no call to Descope once keys are cached).
             let claims = verify(settings, jwt, t, false).await?;
-            descope::caller_from_claims(&claims, None)
+            let caller = descope::caller_from_claims(&claims, None)?;
+            if caller.token_name.is_some() {
+                // Browser sessions only: an access key's session (which its holder can obtain with extra claims)
+                // goes through `token`, where this backend does the exchange itself.
+                return Err(ApiError::unauthorized(
+                    "an access key's session is not a browser session: send the access key as `Authorization: token <key>`",
+                ));
+            }
+            bind_orgs(db, caller).await
         }
         Credential::UpdateToken(_) => {
             Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
         }
     }
+}
+
+/// Applies the server's org slug bindings to `caller` (see `crate::auth::descope::orgs`), storing new ones.
+/// Known bindings come from this isolate's memory; otherwise one D1 read (and one write for new slugs).
+///
+/// # Errors
+/// 403 when no organization remains; storage failures.
+async fn bind_orgs(db: &D1Database, mut caller: Caller) -> ApiResult<Caller> {
+    let tenants: Vec<String> = caller.orgs.iter().filter_map(|o| o.tenant.clone()).collect();
+    let cached: Option<Vec<Binding>> = BINDINGS.with(|b| {
+        let b = b.borrow();
+        tenants.iter().map(|t| b.get(t).map(|slug| Binding { slug: slug.clone(), tenant: t.clone() })).collect()
+    });
+    let bound = match cached {
+        Some(known) => orgs::bind(std::mem::take(&mut caller.orgs), &known),
+        None => {
+            let slugs: Vec<&str> = caller.orgs.iter().filter(|o| o.tenant.is_some()).map(|o| o.org.as_str()).collect();
+            let tenant_refs: Vec<&str> = tenants.iter().map(String::as_str).collect();
+            let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
+            let first = orgs::bind(caller.orgs.clone(), &known);
+            if first.new.is_empty() {
+                first
+            } else {
+                db::add_org_bindings(db, &first.new).await?;
+                // Read again: a binding may have lost a race; whatever is still unbound is left out.
+                let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
+                let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known);
+                let unbound: Vec<String> = second.new.drain(..).map(|b| b.tenant).collect();
+                second.orgs.retain(|o| o.tenant.as_ref().map_or(true, |t| !unbound.contains(t)));
+                second
+            }
+        }
+    };
+    BINDINGS.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() >= MAX_CACHED_CALLERS {
+            b.clear();
+        }
+        for o in &bound.orgs {
+            if let Some(t) = &o.tenant {
+                b.insert(t.clone(), o.org.clone());
+            }
+        }
+    });
+    caller.orgs = bound.orgs;
+    if caller.orgs.is_empty() {
+        return Err(ApiError::forbidden(descope::NO_ROLE_MESSAGE));
+    }
+    Ok(caller)
 }
 
 /// Three dot-separated base64url parts starting with a JSON header: a JWT, not an access key.
@@ -117,7 +178,8 @@ async fn remember(cache_key: &str, caller: &Caller, ttl: Option<u64>, t: u64) {
         let body = serde_json::to_string(&CacheEntry { caller: caller.clone(), expires })?;
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;
-        headers.set("cache-control", &format!("private, max-age={ttl}"))?;
+        // Not `private`: the Cache API does not store private responses. The URL is synthetic and never served.
+        headers.set("cache-control", &format!("max-age={ttl}"))?;
         let resp = Response::ok(body)?.with_headers(headers);
         Cache::default().put(format!("{CACHE_URL}{cache_key}"), resp).await
     }

@@ -29,6 +29,8 @@ const STACK_KEY: &str = "stack_id";
 /// Checkpoint texts up to this size stay in memory for the next delta; larger ones are read back from R2, so an
 /// upload's copies (request, text, the copy R2 is handed) stay well inside the isolate's 128 MB.
 const MAX_TEXT_IN_MEMORY: usize = 8 << 20;
+/// When recording an abandoned update in D1 fails, the alarm tries again after this long.
+const RETRY_FINISH_MS: i64 = 30_000;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -68,8 +70,8 @@ pub struct StackLease {
     state: State,
     env: Env,
     text: RefCell<Option<Text>>,
-    /// Checkpoint uploads await R2, during which other requests may be delivered: one at a time.
-    uploads: Mutex<()>,
+    /// State changes await D1 and R2, during which other requests are delivered: they take turns.
+    serial: Mutex<()>,
 }
 
 impl StackLease {
@@ -93,15 +95,27 @@ impl StackLease {
     }
 
     async fn apply(&self, call: LeaseCall) -> Result<std::result::Result<LeaseReply, ApiError>> {
+        // Reads need no lock; every change is made under `serial`, on state loaded after taking it, because the
+        // object lets other requests in while it awaits D1 or R2.
+        match call {
+            LeaseCall::Check { update_id, token } => {
+                let s = self.load().await?;
+                return Ok(s.check(&update_id, &token, now()).map(|l| LeaseReply { lease: Some(l.clone()) }));
+            }
+            LeaseCall::Status => return Ok(Ok(LeaseReply { lease: self.load().await?.live(now()).cloned() })),
+            _ => {}
+        }
+        let _serial = self.serial.lock().await;
         let mut s = self.load().await?;
         let t = now();
         let reply = match call {
             LeaseCall::Start { update_id, token, stack_id, lease_ms, bumps_version, tags } => {
                 self.state.storage().put(STACK_KEY, stack_id).await?;
                 // The alarm may not have fired yet for a lease that has expired: settle it first.
-                if let Some(old) = s.expire(t) {
+                if let Some(old) = s.active.clone().filter(|l| l.expires_at <= t) {
+                    self.finish(&old, "failed").await?;
+                    s.expire(t);
                     self.save(&s).await?;
-                    self.finish(&old, "failed").await;
                 }
                 let mut lease = match s.start(&update_id, &token, t, lease_ms) {
                     Ok(l) => l,
@@ -109,22 +123,16 @@ impl StackLease {
                 };
                 if lease.version == 0 {
                     let db = self.env.d1("DB")?;
-                    match db::start_update(&db, &update_id, stack_id, bumps_version, tags.as_deref()).await {
-                        Ok(v) => lease.version = if bumps_version { v } else { 0 },
-                        Err(e) => {
-                            // Without its D1 row the update cannot run: give the lease back.
-                            s.active = None;
-                            self.save(&s).await?;
-                            return Err(e);
-                        }
+                    let started = db::start_update(&db, &update_id, stack_id, bumps_version, tags.as_deref()).await?;
+                    if !started.running {
+                        // A late or duplicated start of an update that has ended: it gets no lease.
+                        return Ok(Err(ApiError::conflict(format!("update '{update_id}' has already ended"))));
                     }
+                    lease.version = if bumps_version { started.version } else { 0 };
                     s.active = Some(lease.clone());
+                    self.save(&s).await?;
                 }
-                self.save(&s).await?;
                 Ok(LeaseReply { lease: Some(lease) })
-            }
-            LeaseCall::Check { update_id, token } => {
-                s.check(&update_id, &token, t).map(|l| LeaseReply { lease: Some(l.clone()) })
             }
             LeaseCall::Renew { update_id, token, duration, max_ms } => {
                 match s.renew(&update_id, &token, duration, t, max_ms) {
@@ -135,28 +143,26 @@ impl StackLease {
                     Err(e) => Err(e),
                 }
             }
-            LeaseCall::Complete { update_id, token, status } => {
-                let _uploads = self.uploads.lock().await;
-                let lease = s.check(&update_id, &token, t).cloned();
-                match lease.and_then(|l| s.complete(&update_id, &token, t).map(|()| l)) {
-                    Ok(l) => {
-                        self.save(&s).await?;
-                        self.finish(&l, &status).await;
-                        Ok(LeaseReply { lease: None })
-                    }
-                    Err(e) => Err(e),
+            LeaseCall::Complete { update_id, token, status } => match s.check(&update_id, &token, t).cloned() {
+                Ok(l) => {
+                    // D1 first: if it fails the lease stays, and the CLI's retried `complete` finds it.
+                    self.finish(&l, &status).await?;
+                    s.active = None;
+                    self.save(&s).await?;
+                    Ok(LeaseReply { lease: None })
                 }
-            }
+                Err(e) => Err(e),
+            },
             LeaseCall::Cancel { update_id } => {
-                let _uploads = self.uploads.lock().await;
-                let cancelled = s.cancel(&update_id);
-                self.save(&s).await?;
-                if let Some(l) = &cancelled {
-                    self.finish(l, "cancelled").await;
+                let held = s.active.clone().filter(|l| l.update_id == update_id);
+                if let Some(l) = &held {
+                    self.finish(l, "cancelled").await?;
+                    s.cancel(&update_id);
+                    self.save(&s).await?;
                 }
-                Ok(LeaseReply { lease: cancelled })
+                Ok(LeaseReply { lease: held })
             }
-            LeaseCall::Status => Ok(LeaseReply { lease: s.live(t).cloned() }),
+            LeaseCall::Check { .. } | LeaseCall::Status => unreachable_call(),
         };
         Ok(reply)
     }
@@ -164,7 +170,7 @@ impl StackLease {
     /// `PATCH .../checkpoint*` and imports: the upload is checked against the lease and its last checkpoint,
     /// turned into the new text, written to R2, and only then recorded (D1 at the update's first checkpoint).
     async fn checkpoint(&self, update_id: &str, token: &str, kind: UploadKind, body: Vec<u8>) -> Result<std::result::Result<(), ApiError>> {
-        let _uploads = self.uploads.lock().await;
+        let _serial = self.serial.lock().await;
         let lease = match self.load().await?.check(update_id, token, now()) {
             Ok(l) => l.clone(),
             Err(e) => return Ok(Err(e)),
@@ -224,10 +230,10 @@ impl StackLease {
     }
 
     /// Records the end of an update in D1: its status, and the final checkpoint's hash, size and resource count
-    /// (counted once here rather than on every upload). Best effort: a failure is logged, and the lease is gone
-    /// either way, so the stack is usable again.
-    async fn finish(&self, lease: &Lease, status: &str) {
-        let text = self.text.borrow_mut().take().filter(|t| t.update_id == lease.update_id).map(|t| t.bytes);
+    /// (counted once here rather than on every upload). Callers release the lease only after this succeeded, so a
+    /// failure is retried (by the CLI's retried `complete`, by the alarm) instead of leaving D1 behind.
+    async fn finish(&self, lease: &Lease, status: &str) -> Result<()> {
+        let text = self.text.borrow().as_ref().filter(|t| t.update_id == lease.update_id).map(|t| t.bytes.clone());
         let result = async {
             let stack_id = self.stack_id().await?;
             let db = self.env.d1("DB")?;
@@ -247,15 +253,26 @@ impl StackLease {
             db::finish_update(&db, &lease.update_id, stack_id, status).await
         }
         .await;
-        if let Err(e) = result {
-            worker::console_error!("could not record the end of update {} ({status}): {e}", lease.update_id);
+        match result {
+            Ok(()) => {
+                self.text.borrow_mut().take();
+                Ok(())
+            }
+            Err(e) => {
+                worker::console_error!("could not record the end of update {} ({status}): {e}", lease.update_id);
+                Err(e)
+            }
         }
     }
 }
 
+fn unreachable_call() -> std::result::Result<LeaseReply, ApiError> {
+    Err(ApiError::internal("lease call handled before taking the lock"))
+}
+
 impl DurableObject for StackLease {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, text: RefCell::new(None), uploads: Mutex::new(()) }
+        Self { state, env, text: RefCell::new(None), serial: Mutex::new(()) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -281,10 +298,16 @@ impl DurableObject for StackLease {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        let _serial = self.serial.lock().await;
         let mut s = self.load().await?;
-        if let Some(old) = s.expire(now()) {
+        if let Some(old) = s.active.clone().filter(|l| l.expires_at <= now()) {
+            if self.finish(&old, "failed").await.is_err() {
+                // D1 unreachable: keep the expired lease (it already refuses every call) and try again soon.
+                self.state.storage().set_alarm(RETRY_FINISH_MS).await?;
+                return Response::ok("retry");
+            }
+            s.expire(now());
             self.save(&s).await?;
-            self.finish(&old, "failed").await;
         } else if s.active.is_some() {
             // Renewed since the alarm was set: wait for the new expiry.
             self.save(&s).await?;
@@ -333,14 +356,14 @@ pub async fn checkpoint(
     update_id: &str,
     token: &str,
     kind: UploadKind,
-    body: Vec<u8>,
+    body: &[u8],
 ) -> std::result::Result<(), ApiError> {
     let headers = worker::Headers::new();
     headers.set("x-update-id", update_id)?;
     headers.set("x-token", token)?;
     headers.set("x-kind", kind.as_str())?;
     let mut init = RequestInit::new();
-    let body = worker::js_sys::Uint8Array::from(body.as_slice());
+    let body = worker::js_sys::Uint8Array::from(body);
     init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
     let req = Request::new_with_init("https://lease/checkpoint", &init)?;
     reply(stub(env, stack_id)?.fetch_with_request(req).await?).await.map(|_| ())

@@ -89,14 +89,14 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         }
     }
 
-    let caller = authenticate(&config, req).await?;
+    let caller = authenticate(&config, &db, req).await?;
     if let Some(org) = route.org() {
         caller.authorize(org, method, || route.not_found())?;
     }
     dispatch(route, &caller, &config, env, &db, req).await
 }
 
-async fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
+async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiResult<Caller> {
     let header = req.headers().get("authorization")?;
     let credential = parse_authorization(header.as_deref())?;
     match (&config.auth, credential) {
@@ -107,7 +107,7 @@ async fn authenticate(config: &Config, req: &Request) -> ApiResult<Caller> {
         (AuthConfig::Dev(_), Credential::Bearer(_)) => Err(ApiError::unauthorized(
             "Bearer sessions are not accepted in dev mode; use `Authorization: token <access-token>`",
         )),
-        (AuthConfig::Descope(settings), credential) => descope::authenticate(settings, credential).await,
+        (AuthConfig::Descope(settings), credential) => descope::authenticate(settings, db, credential).await,
     }
 }
 

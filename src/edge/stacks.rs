@@ -35,14 +35,19 @@ thread_local! {
     static LEASE_ROUTE_IDS: std::cell::RefCell<std::collections::HashMap<String, i64>> = Default::default();
 }
 
-/// The id of the stack a lease-token route names, from this isolate's memory when it has been seen before.
+fn lease_route_key(p: &StackPath) -> String {
+    format!("{}/{}/{}", p.org, p.project, p.stack)
+}
+
+/// The id of the stack a lease-token route names, and whether it came from this isolate's memory (the caller
+/// looks again, after [`forget_lease_route`], when the stack's lease object does not know the update).
 ///
 /// # Errors
 /// As [`load_stack`].
-pub async fn lease_route_stack_id(db: &D1Database, p: &StackPath) -> ApiResult<i64> {
-    let key = format!("{}/{}/{}", p.org, p.project, p.stack);
+pub async fn lease_route_stack_id(db: &D1Database, p: &StackPath) -> ApiResult<(i64, bool)> {
+    let key = lease_route_key(p);
     if let Some(id) = LEASE_ROUTE_IDS.with(|m| m.borrow().get(&key).copied()) {
-        return Ok(id);
+        return Ok((id, true));
     }
     let id = load_stack(db, p).await?.id;
     LEASE_ROUTE_IDS.with(|m| {
@@ -53,7 +58,13 @@ pub async fn lease_route_stack_id(db: &D1Database, p: &StackPath) -> ApiResult<i
         }
         m.insert(key, id);
     });
-    Ok(id)
+    Ok((id, false))
+}
+
+/// Drops a remembered stack id (it may belong to a stack that was deleted and created again).
+pub fn forget_lease_route(p: &StackPath) {
+    let key = lease_route_key(p);
+    LEASE_ROUTE_IDS.with(|m| m.borrow_mut().remove(&key));
 }
 
 /// `HEAD /api/stacks/{org}/{project}`: 200 while the project has a stack.

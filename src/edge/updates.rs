@@ -3,9 +3,9 @@
 
 use super::checkpoints;
 use super::db::{self, StackRow, UpdateRow};
-use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_LARGE_BODY};
+use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_JSON_BODY, MAX_LARGE_BODY};
 use super::lease::{self, LeaseCall};
-use super::stacks::{lease_route_stack_id, load_stack};
+use super::stacks::{forget_lease_route, lease_route_stack_id, load_stack};
 use crate::api::tags;
 use crate::api::updates::*;
 use crate::auth::Caller;
@@ -144,21 +144,85 @@ pub async fn execute(
     token: &str,
     req: &mut Request,
 ) -> ApiResult<Response> {
-    let stack_id = lease_route_stack_id(db, p)
-        .await
-        .map_err(|_| ApiError::forbidden("the update token is not valid for this stack"))?;
-    let check = |t: &str| LeaseCall::Check { update_id: id.into(), token: t.into() };
+    let (mut stack_id, mut cached) = lease_route_stack_id(db, p).await.map_err(|_| crate::lease::not_in_progress())?;
+    let large = !matches!(op, UpdateOp::RenewLease | UpdateOp::Complete);
+    let known = known_lease(id, token);
+    if large && !KNOWN_LEASES.with(|k| k.borrow().contains(&known)) {
+        // A body of up to 48 MiB is inflated only for a token the lease object has accepted (once per isolate).
+        let check = LeaseCall::Check { update_id: id.into(), token: token.into() };
+        if let Err(e) = lease::call(env, stack_id, &check).await {
+            stack_id = fresher_stack_id(db, p, stack_id, cached, e).await?;
+            cached = false;
+            lease::call(env, stack_id, &check).await?;
+        }
+        KNOWN_LEASES.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= 10_000 {
+                k.clear();
+            }
+            k.insert(known.clone());
+        });
+    }
+    let body = read_body(req, if large { MAX_LARGE_BODY } else { MAX_JSON_BODY }).await?;
+    let result = match run(env, db, config, stack_id, id, op, token, &body).await {
+        Err(e) if cached => match fresher_stack_id(db, p, stack_id, cached, e).await {
+            Ok(fresh) => run(env, db, config, fresh, id, op, token, &body).await,
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    if matches!(&result, Err(e) if e.status == 401 || e.status == 403) {
+        KNOWN_LEASES.with(|k| k.borrow_mut().remove(&known));
+    }
+    result
+}
+
+/// After the lease object refused a call (`refused`), the stack id the isolate remembered for this path may be
+/// stale (the stack was deleted and created again): look it up again once. Returns the new id to retry with, or
+/// the refusal when there is nothing fresher.
+async fn fresher_stack_id(db: &D1Database, p: &StackPath, id: i64, cached: bool, refused: ApiError) -> ApiResult<i64> {
+    if !cached || !(refused.status == 401 || refused.status == 403) {
+        return Err(refused);
+    }
+    forget_lease_route(p);
+    match lease_route_stack_id(db, p).await {
+        Ok((fresh, _)) if fresh != id => Ok(fresh),
+        _ => Err(refused),
+    }
+}
+
+thread_local! {
+    /// Lease tokens the lease object has accepted in this isolate (hashed), so large bodies are read only for them.
+    /// Only a pre-check: the lease object checks every call itself.
+    static KNOWN_LEASES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+}
+
+fn known_lease(update_id: &str, token: &str) -> String {
+    crate::checkpoint::delta::sha256_hex(format!("{update_id}\0{token}").as_bytes())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    env: &Env,
+    db: &D1Database,
+    config: &Config,
+    stack_id: i64,
+    id: &str,
+    op: UpdateOp,
+    token: &str,
+    body: &[u8],
+) -> ApiResult<Response> {
     match op {
         UpdateOp::RenewLease => {
-            let body: RenewLeaseRequest = read_json(req).await?;
+            let req: RenewLeaseRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
             let renew =
-                LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: body.duration, max_ms: config.lease_ms };
-            let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(|| ApiError::forbidden("the update is not in progress"))?;
+                LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: req.duration, max_ms: config.lease_ms };
+            let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(crate::lease::not_in_progress)?;
             json(&RenewLeaseResponse { token: l.token, token_expiration: l.expires_at / 1000 })
         }
         UpdateOp::Complete => {
-            let body: CompleteUpdateRequest = read_json(req).await?;
-            let status = match body.status.as_str() {
+            let req: CompleteUpdateRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
+            let status = match req.status.as_str() {
                 s @ ("succeeded" | "failed" | "cancelled") => s,
                 other => return Err(ApiError::bad_request(format!("unknown update status {other:?}"))),
             };
@@ -173,9 +237,8 @@ pub async fn execute(
             no_content()
         }
         UpdateOp::Events => {
-            lease::call(env, stack_id, &check(token)).await?;
-            let bytes = read_body(req, MAX_LARGE_BODY).await?;
-            let batch: EventBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
+            lease::call(env, stack_id, &LeaseCall::Check { update_id: id.into(), token: token.into() }).await?;
+            let batch: EventBatch = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
             if let Some(changes) = batch
                 .events
                 .iter()
@@ -193,8 +256,7 @@ pub async fn execute(
                 UpdateOp::CheckpointVerbatim => UploadKind::Verbatim,
                 _ => UploadKind::Delta,
             };
-            let bytes = read_body(req, MAX_LARGE_BODY).await?;
-            lease::checkpoint(env, stack_id, id, token, kind, bytes).await?;
+            lease::checkpoint(env, stack_id, id, token, kind, body).await?;
             no_content()
         }
         UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel | UpdateOp::ListEvents => {
@@ -246,7 +308,7 @@ pub async fn import(
         tags: None,
     };
     lease::call(env, stack.id, &start).await?;
-    let saved = lease::checkpoint(env, stack.id, &id, &token, UploadKind::Import, bytes).await;
+    let saved = lease::checkpoint(env, stack.id, &id, &token, UploadKind::Import, &bytes).await;
     let status = if saved.is_ok() { "succeeded" } else { "failed" };
     lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token, status: status.into() }).await?;
     saved?;

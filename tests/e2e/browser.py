@@ -68,10 +68,15 @@ class InteractiveLogin:
 
     def opened_url(self, timeout=30):
         deadline = time.time() + timeout
+        nudge = time.time() + 5
         while time.time() < deadline:
             if self.url_file.exists() and self.url_file.read_text().strip():
                 return self.url_file.read_text().strip()
             self.drain()
+            if time.time() > nudge and "Waiting for login" not in self.output:
+                # The prompt may not have been reading yet when Enter arrived: press it again.
+                self.press_enter()
+                nudge = time.time() + 5
             time.sleep(0.2)
         raise AssertionError(f"the CLI opened no browser:\n{ANSI.sub('', self.output)}")
 

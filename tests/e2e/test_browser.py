@@ -38,7 +38,7 @@ def sign_in_dev(page, url, token):
 
 def test_pulumi_login_in_a_browser_with_a_dev_token(server, page, tmp_path):
     cli = InteractiveLogin(server.url, tmp_path)
-    cli.read_until(r"log in with your browser")
+    cli.read_until(r"access token from")
     cli.press_enter()
     opened = cli.opened_url()
     parsed = urllib.parse.urlparse(opened)
@@ -66,7 +66,7 @@ def test_pulumi_login_in_a_browser_in_descope_mode(descope_server, fake_descope,
         "userId": "U2browser", "customClaims": {"procellaLogin": "bea", "procellaOrgs": {"T-acme": "acme"},
                                                 "name": "Bea Browser", "email": "bea@example.com"}})
     cli = InteractiveLogin(descope_server.url, tmp_path)
-    cli.read_until(r"log in with your browser")
+    cli.read_until(r"access token from")
     cli.press_enter()
     opened = cli.opened_url()
 

@@ -223,3 +223,32 @@ def test_malformed_authorization_is_401(descope_server, header):
 
 def test_descope_mode_never_accepts_dev_tokens(descope_server):
     assert descope_server.request("GET", "/api/user", "tok-admin").status == 401
+
+
+def test_a_tenant_cannot_take_another_tenants_org(descope_server, fake_descope, unique):
+    owner, _ = key_for(fake_descope, unique, "admin", org="ownedorg", tenant="T-owner")
+    project = unique("p")
+    assert descope_server.request("POST", f"/api/stacks/ownedorg/{project}", owner, {"stackName": "s"}).status == 200
+    # Another tenant's key claims the same slug (a custom claim, or a tenant renamed to it).
+    squatter, _ = key_for(fake_descope, unique, "admin", org="ownedorg", tenant="T-squatter")
+    r = descope_server.request("GET", f"/api/stacks/ownedorg/{project}/s", squatter)
+    assert r.status == 403 and "no Procella role" in r.json()["message"], (r.status, r.body)
+    # A tenant keeps the slug it was first seen with, whatever it claims later.
+    renamed, _ = key_for(fake_descope, unique, "admin", org="newname", tenant="T-owner")
+    orgs = [o["githubLogin"] for o in descope_server.request("GET", "/api/user", renamed).json()["organizations"]]
+    assert orgs == ["ownedorg"]
+
+
+def test_an_access_keys_session_is_not_a_browser_session(descope_server, fake_descope, unique):
+    key, _ = fake_descope.access_key(tenants=[{"tenantId": "T-mal", "roleNames": ["admin"]}])
+    req = urllib.request.Request(
+        fake_descope.url + "/v1/auth/accesskey/exchange", method="POST",
+        data=json.dumps({"loginOptions": {"customClaims": {"procellaOrgs": {"T-mal": "acme"}}}}).encode(),
+        headers={"Authorization": f"Bearer {DESCOPE_PROJECT}:{key}", "Content-Type": "application/json"})
+    jwt = json.loads(urllib.request.urlopen(req, timeout=10).read())["sessionJwt"]
+    r = descope_server.request("GET", "/api/user", jwt, scheme="Bearer")
+    assert r.status == 401 and "not a browser session" in r.json()["message"]
+    # Nor does an access key mint access keys.
+    admin, _ = key_for(fake_descope, unique, "admin")
+    r = descope_server.request("POST", "/api/auth/cli-token", admin, {"description": "x"})
+    assert r.status == 403 and "browser session" in r.json()["message"]

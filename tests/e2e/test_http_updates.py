@@ -249,3 +249,26 @@ def test_a_20_mb_checkpoint_is_stored_exported_and_imported(server, unique):
     assert again.body == exported.body
     listed = server.request("GET", f"/api/user/stacks?project={stack.split('/')[4]}", ADMIN_TOKEN).json()
     assert listed["stacks"][0]["resourceCount"] == len(state["deployment"]["resources"])
+
+
+def test_a_stack_deleted_and_created_again_takes_updates(server, unique):
+    project, name = unique("again"), unique("st")
+    stack = f"/api/stacks/{ORG}/{project}/{name}"
+    for round_ in range(2):
+        assert server.request("POST", f"/api/stacks/{ORG}/{project}", ADMIN_TOKEN, {"stackName": name}).status == 200
+        uid, started = start(server, stack)
+        body = {"version": 3, "deployment": deployment(round_ + 1)}
+        r = up(server, stack, uid, started["token"], "checkpoint", body)
+        assert r.status == 200, (round_, r.body)
+        assert up(server, stack, uid, started["token"], "complete", {"status": "succeeded"}).status == 200
+        assert len(server.request("GET", f"{stack}/export", ADMIN_TOKEN).json()["deployment"]["resources"]) == round_ + 1
+        assert server.request("DELETE", stack + "?force=true", ADMIN_TOKEN).status == 200
+
+
+def test_lease_routes_do_not_reveal_which_stacks_exist(server, unique):
+    stack = new_stack(server, unique)
+    missing = f"/api/stacks/{ORG}/nope-{unique('x')}/nothing"
+    body = {"version": 3, "deployment": deployment(1)}
+    a = up(server, stack, "u-none", "t", "checkpoint", body)
+    b = up(server, missing, "u-none", "t", "checkpoint", body)
+    assert (a.status, a.json()) == (b.status, b.json()) == (403, a.json())

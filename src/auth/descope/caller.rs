@@ -63,9 +63,10 @@ fn is_plausible_login(s: &str) -> bool {
 }
 
 /// Descope marks how a session was authenticated in `amr`; access-key sessions say so there.
+/// An access key's session: `amr` says so, or `dsub` names the user a key is bound to.
 fn is_access_key_session(claims: &Claims) -> bool {
-    strings(claims.other.get("amr"))
-        .any(|m| m.eq_ignore_ascii_case("accesskey") || m.eq_ignore_ascii_case("access_key"))
+    claims.str_claim("dsub").is_some()
+        || strings(claims.other.get("amr")).any(|m| m.eq_ignore_ascii_case("accesskey") || m.eq_ignore_ascii_case("access_key"))
 }
 
 /// The string items of a JSON array claim; anything else (missing, wrong type) is no items.
