@@ -104,20 +104,26 @@ impl LeaseState {
         Ok(())
     }
 
+    /// The lease, if `update_id` holds it (live or not).
+    pub fn held_by(&self, update_id: &str) -> Option<&Lease> {
+        self.active.as_ref().filter(|l| l.update_id == update_id)
+    }
+
+    /// The lease, if it has expired at `now` but is still stored (until [`expire`](Self::expire) drops it).
+    pub fn expired(&self, now: i64) -> Option<&Lease> {
+        self.active.as_ref().filter(|l| l.expires_at <= now)
+    }
+
     /// Cancels whatever holds the lease (an API-token action). Returns the update that was cancelled.
     pub fn cancel(&mut self, update_id: &str) -> Option<Lease> {
-        match &self.active {
-            Some(l) if l.update_id == update_id => self.active.take(),
-            _ => None,
-        }
+        self.held_by(update_id)?;
+        self.active.take()
     }
 
     /// Drops an expired lease (the Durable Object's alarm), returning it so its update can be marked failed.
     pub fn expire(&mut self, now: i64) -> Option<Lease> {
-        match &self.active {
-            Some(l) if l.expires_at <= now => self.active.take(),
-            _ => None,
-        }
+        self.expired(now)?;
+        self.active.take()
     }
 }
 
@@ -211,5 +217,17 @@ mod tests {
         assert_eq!(s.expire(T0 + DEFAULT_LEASE_MS).unwrap().update_id, "u2");
         assert!(s.active.is_none());
         assert!(s.cancel("u2").is_none());
+    }
+
+    #[test]
+    fn an_expired_or_held_lease_can_be_looked_at_before_it_is_dropped() {
+        let mut s = LeaseState::default();
+        s.start("u1", "tok1", T0, L).unwrap();
+        assert!(s.expired(T0 + 1).is_none());
+        assert_eq!(s.expired(T0 + L).unwrap().update_id, "u1");
+        assert!(s.active.is_some(), "looking drops nothing");
+        assert!(s.held_by("u2").is_none());
+        assert_eq!(s.held_by("u1").unwrap().token, "tok1");
+        assert!(s.cancel("u2").is_none() && s.active.is_some());
     }
 }

@@ -112,7 +112,7 @@ impl StackLease {
             LeaseCall::Start { update_id, token, stack_id, lease_ms, bumps_version, tags } => {
                 self.state.storage().put(STACK_KEY, stack_id).await?;
                 // The alarm may not have fired yet for a lease that has expired: settle it first.
-                if let Some(old) = s.active.clone().filter(|l| l.expires_at <= t) {
+                if let Some(old) = s.expired(t).cloned() {
                     self.finish(&old, "failed").await?;
                     s.expire(t);
                     self.save(&s).await?;
@@ -147,14 +147,16 @@ impl StackLease {
                 Ok(l) => {
                     // D1 first: if it fails the lease stays, and the CLI's retried `complete` finds it.
                     self.finish(&l, &status).await?;
-                    s.active = None;
+                    if let Err(e) = s.complete(&update_id, &token, t) {
+                        return Ok(Err(e));
+                    }
                     self.save(&s).await?;
                     Ok(LeaseReply { lease: None })
                 }
                 Err(e) => Err(e),
             },
             LeaseCall::Cancel { update_id } => {
-                let held = s.active.clone().filter(|l| l.update_id == update_id);
+                let held = s.held_by(&update_id).cloned();
                 if let Some(l) = &held {
                     self.finish(l, "cancelled").await?;
                     s.cancel(&update_id);
@@ -171,7 +173,8 @@ impl StackLease {
     /// turned into the new text, written to R2, and only then recorded (D1 at the update's first checkpoint).
     async fn checkpoint(&self, update_id: &str, token: &str, kind: UploadKind, body: Vec<u8>) -> Result<std::result::Result<(), ApiError>> {
         let _serial = self.serial.lock().await;
-        let lease = match self.load().await?.check(update_id, token, now()) {
+        let mut s = self.load().await?;
+        let lease = match s.check(update_id, token, now()) {
             Ok(l) => l.clone(),
             Err(e) => return Ok(Err(e)),
         };
@@ -206,8 +209,7 @@ impl StackLease {
             let db = self.env.d1("DB")?;
             db::save_checkpoint(&db, stack_id, lease.version, update_id, &key, &sha, size as usize, None).await?;
         }
-        // Reload: a renewal may have changed the lease while R2 was being written.
-        let mut s = self.load().await?;
+        // `s` is current: every change to the lease (renewals included) waits for `serial`.
         if let Some(active) = s.active.as_mut().filter(|l| l.update_id == update_id) {
             active.checkpoint = Some(Mark { sequence, sha256: sha, size });
         }
@@ -300,7 +302,7 @@ impl DurableObject for StackLease {
     async fn alarm(&self) -> Result<Response> {
         let _serial = self.serial.lock().await;
         let mut s = self.load().await?;
-        if let Some(old) = s.active.clone().filter(|l| l.expires_at <= now()) {
+        if let Some(old) = s.expired(now()).cloned() {
             if self.finish(&old, "failed").await.is_err() {
                 // D1 unreachable: keep the expired lease (it already refuses every call) and try again soon.
                 self.state.storage().set_alarm(RETRY_FINISH_MS).await?;
