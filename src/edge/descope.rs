@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use super::db;
+use super::memo::{insert_bounded, MAX_ENTRIES};
 use worker::{Cache, D1Database, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 /// How long a call to Descope may take before the request fails with 503 instead of hanging (a Worker's wall
@@ -29,9 +30,6 @@ const KEYS_TTL_SECS: u64 = 600;
 /// An unknown `kid` in a token someone sent us refetches the keys at most this often, so random `kid`s cannot
 /// turn into a flood of requests to Descope. Tokens from our own exchange may always refetch (key rotation).
 const UNTRUSTED_REFETCH_SECS: u64 = 30;
-/// Entries in this isolate's caller cache. A Caller is well under 1 KB, so this stays far below the isolate's
-/// 128 MB; when full, expired entries go first, then everything.
-const MAX_CACHED_CALLERS: usize = 10_000;
 /// The Cache API keys entries by URL; this host is never resolved.
 const CACHE_URL: &str = "https://procella-auth.invalid/caller/";
 
@@ -129,12 +127,9 @@ async fn bind_orgs(db: &D1Database, mut caller: Caller) -> ApiResult<Caller> {
     };
     BINDINGS.with(|b| {
         let mut b = b.borrow_mut();
-        if b.len() >= MAX_CACHED_CALLERS {
-            b.clear();
-        }
         for o in &bound.orgs {
             if let Some(t) = &o.tenant {
-                b.insert(t.clone(), o.org.clone());
+                insert_bounded(&mut b, t.clone(), o.org.clone());
             }
         }
     });
@@ -193,13 +188,11 @@ async fn remember(cache_key: &str, caller: &Caller, ttl: Option<u64>, t: u64) {
 fn keep_in_isolate(cache_key: &str, caller: &Caller, expires: u64, t: u64) {
     CALLERS.with(|c| {
         let mut map = c.borrow_mut();
-        if map.len() >= MAX_CACHED_CALLERS {
+        // When full, expired callers go first; `insert_bounded` empties the map only if that was not enough.
+        if map.len() >= MAX_ENTRIES {
             map.retain(|_, (_, exp)| *exp > t);
-            if map.len() >= MAX_CACHED_CALLERS {
-                map.clear();
-            }
         }
-        map.insert(cache_key.to_owned(), (caller.clone(), expires));
+        insert_bounded(&mut map, cache_key.to_owned(), (caller.clone(), expires));
     });
 }
 

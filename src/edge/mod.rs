@@ -9,6 +9,7 @@ mod db;
 mod descope;
 mod http;
 mod lease;
+mod memo;
 mod secrets;
 mod stacks;
 mod updates;

@@ -50,14 +50,7 @@ pub async fn lease_route_stack_id(db: &D1Database, p: &StackPath) -> ApiResult<(
         return Ok((id, true));
     }
     let id = load_stack(db, p).await?.id;
-    LEASE_ROUTE_IDS.with(|m| {
-        let mut m = m.borrow_mut();
-        // A few bytes an entry; bounded so a long-lived isolate cannot grow without limit (128 MB per isolate).
-        if m.len() >= 10_000 {
-            m.clear();
-        }
-        m.insert(key, id);
-    });
+    LEASE_ROUTE_IDS.with(|m| super::memo::insert_bounded(&mut m.borrow_mut(), key, id));
     Ok((id, false))
 }
 

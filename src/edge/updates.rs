@@ -147,7 +147,7 @@ pub async fn execute(
     let (mut stack_id, mut cached) = lease_route_stack_id(db, p).await.map_err(|_| crate::lease::not_in_progress())?;
     let large = !matches!(op, UpdateOp::RenewLease | UpdateOp::Complete);
     let known = known_lease(id, token);
-    if large && !KNOWN_LEASES.with(|k| k.borrow().contains(&known)) {
+    if large && !KNOWN_LEASES.with(|k| k.borrow().contains_key(&known)) {
         // A body of up to 48 MiB is inflated only for a token the lease object has accepted (once per isolate).
         let check = LeaseCall::Check { update_id: id.into(), token: token.into() };
         if let Err(e) = lease::call(env, stack_id, &check).await {
@@ -155,13 +155,7 @@ pub async fn execute(
             cached = false;
             lease::call(env, stack_id, &check).await?;
         }
-        KNOWN_LEASES.with(|k| {
-            let mut k = k.borrow_mut();
-            if k.len() >= 10_000 {
-                k.clear();
-            }
-            k.insert(known.clone());
-        });
+        KNOWN_LEASES.with(|k| super::memo::insert_bounded(&mut k.borrow_mut(), known.clone(), ()));
     }
     let body = read_body(req, if large { MAX_LARGE_BODY } else { MAX_JSON_BODY }).await?;
     let result = match run(env, db, config, stack_id, id, op, token, &body).await {
@@ -194,7 +188,7 @@ async fn fresher_stack_id(db: &D1Database, p: &StackPath, id: i64, cached: bool,
 thread_local! {
     /// Lease tokens the lease object has accepted in this isolate (hashed), so large bodies are read only for them.
     /// Only a pre-check: the lease object checks every call itself.
-    static KNOWN_LEASES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+    static KNOWN_LEASES: std::cell::RefCell<std::collections::HashMap<String, ()>> = Default::default();
 }
 
 fn known_lease(update_id: &str, token: &str) -> String {
