@@ -25,6 +25,12 @@ pub struct Config {
     /// How long an update's lease lasts from its start or last renewal (`PROCELLA_LEASE_SECONDS`, default 300,
     /// the lease the CLI assumes). Shorter values exist for tests of abandoned updates.
     pub lease_ms: i64,
+    /// Whether updates are offered journaling (`PROCELLA_JOURNALING`, default `true`); `false` keeps the CLI on
+    /// checkpoint uploads (for measuring, and as an escape hatch).
+    pub journaling: bool,
+    /// The largest inflated `journalentries` body (`PROCELLA_JOURNAL_BATCH_MAX_BYTES`); over it the CLI is told
+    /// 413 and splits its batch.
+    pub journal_batch_max: usize,
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -40,9 +46,31 @@ pub fn delta_checkpoints(var: impl Fn(&str) -> Option<String>) -> Result<bool, A
     }
 }
 
+fn flag(var: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool, ApiError> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::config(format!("{name} must be \"true\" or \"false\""))),
+    }
+}
+
+fn journal_batch_max(var: &impl Fn(&str) -> Option<String>) -> Result<usize, ApiError> {
+    let Some(v) = var("PROCELLA_JOURNAL_BATCH_MAX_BYTES").filter(|v| !v.trim().is_empty()) else {
+        return Ok(crate::journal::batch::DEFAULT_MAX_BATCH_BYTES);
+    };
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1024..=crate::journal::batch::DEFAULT_MAX_BATCH_BYTES).contains(&n) => Ok(n),
+        _ => Err(ApiError::config(format!(
+            "PROCELLA_JOURNAL_BATCH_MAX_BYTES must be a number of bytes from 1024 to {}",
+            crate::journal::batch::DEFAULT_MAX_BATCH_BYTES
+        ))),
+    }
+}
+
 fn lease_ms(var: impl Fn(&str) -> Option<String>) -> Result<i64, ApiError> {
     let Some(v) = var("PROCELLA_LEASE_SECONDS").filter(|v| !v.trim().is_empty()) else {
-        return Ok(crate::lease::DEFAULT_LEASE_MS);
+        return Ok(crate::engine::DEFAULT_LEASE_MS);
     };
     match v.trim().parse::<i64>() {
         Ok(n @ 1..=3600) => Ok(n * 1000),
@@ -83,7 +111,14 @@ impl Config {
             None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
         };
         delta_checkpoints(&var)?;
-        Ok(Self { auth, encryption_key, uses_dev_key, lease_ms: lease_ms(&var)? })
+        Ok(Self {
+            auth,
+            encryption_key,
+            uses_dev_key,
+            lease_ms: lease_ms(&var)?,
+            journaling: flag(&var, "PROCELLA_JOURNALING", true)?,
+            journal_batch_max: journal_batch_max(&var)?,
+        })
     }
 }
 
@@ -141,6 +176,26 @@ mod tests {
         assert!(with("PROCELLA_DELTA_CHECKPOINTS", "no").unwrap_err().message.contains("PROCELLA_DELTA_CHECKPOINTS"));
         assert!(!delta_checkpoints(|_| Some("false".into())).unwrap());
         assert!(delta_checkpoints(|_| None).unwrap());
+    }
+
+    #[test]
+    fn journaling_is_on_unless_turned_off() {
+        let base = [("PROCELLA_AUTH_MODE", "dev"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")];
+        let with = |k: &str, v: &str| {
+            let mut all = base.to_vec();
+            all.push((k, v));
+            from(&all)
+        };
+        let c = from(&base).unwrap();
+        assert!(c.journaling);
+        assert_eq!(c.journal_batch_max, 32 << 20);
+        assert!(!with("PROCELLA_JOURNALING", "false").unwrap().journaling);
+        assert!(with("PROCELLA_JOURNALING", "off").unwrap_err().message.contains("PROCELLA_JOURNALING"));
+        assert_eq!(with("PROCELLA_JOURNAL_BATCH_MAX_BYTES", "65536").unwrap().journal_batch_max, 65536);
+        for bad in ["12", "lots", "999999999999"] {
+            let e = with("PROCELLA_JOURNAL_BATCH_MAX_BYTES", bad).unwrap_err();
+            assert!(e.message.contains("PROCELLA_JOURNAL_BATCH_MAX_BYTES"), "{bad}: {}", e.message);
+        }
     }
 
     #[test]

@@ -13,11 +13,13 @@ pub struct ApiError {
     pub message: String,
     /// Seconds the client should wait before retrying (sent as `Retry-After`), for 429 and 503.
     pub retry_after: Option<u32>,
+    /// What went wrong inside (a storage error): logged by the edge, never sent to the client.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), retry_after: None }
+        Self { status, message: message.into(), retry_after: None, detail: None }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, message)

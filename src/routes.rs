@@ -118,6 +118,8 @@ pub enum UpdateOp {
     Checkpoint,
     CheckpointVerbatim,
     CheckpointDelta,
+    /// `PATCH .../journalentries`: a batch of journal entries (journaling, the CLI's default protocol).
+    JournalEntries,
     /// `GET .../update/{id}/events`: the engine events of an update, for the dashboard.
     ListEvents,
 }
@@ -245,6 +247,7 @@ impl Route {
                             ["checkpoint"] => (UpdateOp::Checkpoint, &["PATCH"]),
                             ["checkpointverbatim"] => (UpdateOp::CheckpointVerbatim, &["PATCH"]),
                             ["checkpointdelta"] => (UpdateOp::CheckpointDelta, &["PATCH"]),
+                            ["journalentries"] => (UpdateOp::JournalEntries, &["PATCH"]),
                             _ => return Err(unknown_route(method, path)),
                         };
                         let op = if op == UpdateOp::Start && method == "GET" { UpdateOp::Get } else { op };
@@ -328,6 +331,9 @@ mod tests {
         assert_eq!(Route::parse("POST", "/api/stacks/acme/web/dev/preview").unwrap(), Route::CreateUpdate(s(), UpdateKind::Preview));
         assert_eq!(Route::parse("POST", "/api/stacks/acme/web/dev/update/u1").unwrap(), Route::Update(s(), "u1".into(), UpdateOp::Start));
         assert_eq!(Route::parse("GET", "/api/stacks/acme/web/dev/update/u1").unwrap(), Route::Update(s(), "u1".into(), UpdateOp::Get));
+        let j = Route::parse("PATCH", "/api/stacks/acme/web/dev/update/u1/journalentries").unwrap();
+        assert_eq!(j, Route::Update(s(), "u1".into(), UpdateOp::JournalEntries));
+        assert!(j.uses_lease_token());
         let r = Route::parse("PATCH", "/api/stacks/acme/web/dev/update/u1/checkpointdelta").unwrap();
         assert_eq!(r, Route::Update(s(), "u1".into(), UpdateOp::CheckpointDelta));
         assert!(r.uses_lease_token());

@@ -56,6 +56,13 @@ pub struct StartUpdateResponse {
     pub token: String,
     /// Unix seconds.
     pub token_expiration: i64,
+    /// 1 when the update journals (`journalentries`), absent when it uploads checkpoints.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub journal_version: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +126,71 @@ pub struct EventBatch {
     pub events: Vec<Value>,
 }
 
+/// The largest inflated `events/batch` body. The CLI sends up to 50 events per batch; events go to D1, whose
+/// rows are limited to 1 MB, so a batch is stored in pieces of at most [`MAX_EVENTS_PIECE`] and one event larger
+/// than that is kept as a stub.
+pub const MAX_EVENTS_BODY: usize = 4 << 20;
+/// One D1 statement's events (a bound JSON array) stays under D1's 1 MB row and value limit.
+pub const MAX_EVENTS_PIECE: usize = 900 << 10;
+/// Events an update may store: its sequence numbers run from 0 (the CLI's first event) below this.
+pub const MAX_EVENTS_PER_UPDATE: i64 = 500_000;
+
+/// An `events/batch` body made ready for D1: JSON arrays of events, each small enough for one statement, and the
+/// last summary's resource changes, if the batch has one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PreparedEvents {
+    pub pieces: Vec<String>,
+    pub resource_changes: Option<String>,
+}
+
+/// Checks an events batch: every event needs an integer `sequence` from 0 below [`MAX_EVENTS_PER_UPDATE`] (the
+/// key the dashboard orders by and a retry is de-duplicated on).
+///
+/// # Errors
+/// 400 for a body that is not a batch or an event without a valid sequence.
+pub fn prepare_events(body: &[u8]) -> Result<PreparedEvents, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let batch: EventBatch = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
+    let resource_changes = batch
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| e.get("summaryEvent").and_then(|s| s.get("resourceChanges")))
+        .map(Value::to_string);
+    let mut pieces = Vec::new();
+    let mut piece = String::from("[");
+    for (i, event) in batch.events.iter().enumerate() {
+        let seq = event.get("sequence").and_then(Value::as_i64).filter(|n| (0..MAX_EVENTS_PER_UPDATE).contains(n));
+        let Some(seq) = seq else {
+            return Err(ApiError::bad_request(format!(
+                "invalid event {i}: `sequence` must be an integer from 0 to {}",
+                MAX_EVENTS_PER_UPDATE - 1
+            )));
+        };
+        let mut text = event.to_string();
+        if text.len() > MAX_EVENTS_PIECE - 2 {
+            let timestamp = event.get("timestamp").cloned().unwrap_or(Value::Null);
+            text = serde_json::json!({"sequence": seq, "timestamp": timestamp, "truncated": true,
+                "diagnosticEvent": {"severity": "info", "color": "never",
+                    "message": format!("(an event of {} bytes is too large to keep)\n", text.len())}})
+            .to_string();
+        }
+        if piece.len() + text.len() + 2 > MAX_EVENTS_PIECE && piece.len() > 1 {
+            piece.push(']');
+            pieces.push(std::mem::replace(&mut piece, String::from("[")));
+        }
+        if piece.len() > 1 {
+            piece.push(',');
+        }
+        piece.push_str(&text);
+    }
+    if piece.len() > 1 {
+        piece.push(']');
+        pieces.push(piece);
+    }
+    Ok(PreparedEvents { pieces, resource_changes })
+}
+
 /// The outcome of an update as history shows it.
 pub fn result_of(status: &str) -> &'static str {
     match status {
@@ -157,6 +229,28 @@ mod tests {
         assert_eq!(resource_count(d).unwrap(), 2);
         assert_eq!(resource_count(r#"{"version":3,"deployment":{}}"#).unwrap(), 0);
         assert!(resource_count("[").is_err());
+    }
+
+    #[test]
+    fn events_need_a_sequence_and_are_cut_to_fit_d1() {
+        let ok = br#"{"events":[{"sequence":0,"timestamp":1},{"sequence":1,"summaryEvent":{"resourceChanges":{"create":2}}}]}"#;
+        let p = prepare_events(ok).unwrap();
+        assert_eq!(p.pieces.len(), 1);
+        assert_eq!(p.resource_changes.as_deref(), Some(r#"{"create":2}"#));
+        for bad in [r#"{"events":[{"timestamp":1}]}"#, r#"{"events":[{"sequence":"1"}]}"#, r#"{"events":[{"sequence":-1}]}"#,
+                    r#"{"events":[{"sequence":1.5}]}"#, r#"{"events":[{"sequence":500000}]}"#] {
+            assert_eq!(prepare_events(bad.as_bytes()).unwrap_err().status, 400, "{bad}");
+        }
+        let big = "x".repeat(400 << 10);
+        let many: Vec<Value> = (0..5).map(|i| serde_json::json!({"sequence": i, "stdoutEvent": {"message": big}})).collect();
+        let p = prepare_events(serde_json::json!({"events": many}).to_string().as_bytes()).unwrap();
+        assert!(p.pieces.len() >= 3 && p.pieces.iter().all(|x| x.len() <= MAX_EVENTS_PIECE), "{}", p.pieces.len());
+        let total: usize = p.pieces.iter().map(|x| serde_json::from_str::<Vec<Value>>(x).unwrap().len()).sum();
+        assert_eq!(total, 5);
+        let huge = serde_json::json!({"events": [{"sequence": 3, "timestamp": 9, "resOutputsEvent": {"x": "y".repeat(2 << 20)}}]});
+        let p = prepare_events(huge.to_string().as_bytes()).unwrap();
+        let stub: Vec<Value> = serde_json::from_str(&p.pieces[0]).unwrap();
+        assert_eq!((stub[0]["sequence"].as_i64(), stub[0]["truncated"].as_bool()), (Some(3), Some(true)));
     }
 
     #[test]

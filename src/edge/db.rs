@@ -3,10 +3,12 @@
 
 use crate::api::stacks::ListStacksQuery;
 use crate::api::tags::Tags;
-use crate::names::{ProjectName, StackName, StackRef};
+use crate::names::StackRef;
+use crate::engine::lease::Base;
+use crate::engine::store::{Checkpoint, Import, Started};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
 #[derive(Debug, Deserialize)]
 pub struct StackRow {
@@ -92,13 +94,13 @@ pub async fn delete_stack(db: &D1Database, id: i64) -> Result<()> {
 }
 
 /// Renames a stack in place (its id, history and checkpoints stay). `false` when the target name is taken.
-pub async fn rename_stack(db: &D1Database, id: i64, org: &str, project: &ProjectName, name: &StackName) -> Result<bool> {
+pub async fn rename_stack(db: &D1Database, id: i64, org: &str, project: &str, name: &str) -> Result<bool> {
     let result = db
         .prepare(
             "UPDATE stacks SET project = ?2, name = ?3, updated_at = ?4 WHERE id = ?1
              AND NOT EXISTS (SELECT 1 FROM stacks WHERE org = ?5 AND project = ?2 AND name = ?3)",
         )
-        .bind(&[int(id), s(project.as_str()), s(name.as_str()), int(now_secs()), s(org)])?
+        .bind(&[int(id), s(project), s(name), int(now_secs()), s(org)])?
         .run()
         .await?;
     Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
@@ -197,47 +199,52 @@ pub async fn get_update(db: &D1Database, stack_id: i64, id: &str) -> Result<Opti
         .await
 }
 
-/// What `start_update` found: the update's version, and whether it is running (a start that came after the
-/// update ended finds it finished and must not be given a lease).
-pub struct Started {
-    pub version: i64,
-    pub running: bool,
-}
-
-/// Marks an update running and gives it the next stack version (previews keep the current one). Retries of
-/// the same start are harmless: a running update keeps its version.
+/// Marks an update running (only from not-started) and gives it the next stack version (previews keep the current
+/// one), reading in the same batch whether this call started it and the stack's latest checkpoint (its base).
 pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_version: bool, tags: Option<&str>) -> Result<Started> {
     #[derive(Deserialize)]
     struct Row {
         version: i64,
-        status: String,
+    }
+    #[derive(Deserialize)]
+    struct Latest {
+        version: i64,
+        r2_key: String,
     }
     let now = int(now_secs());
     let bump = if bumps_version { 1 } else { 0 };
     let stmts = vec![
         db.prepare(
             "UPDATE stacks SET version = version + ?3, active_update = ?2, tags = COALESCE(?4, tags), updated_at = ?5
-             WHERE id = ?1 AND EXISTS (SELECT 1 FROM updates WHERE id = ?2 AND status = 'not-started')",
+             WHERE id = ?1 AND EXISTS (SELECT 1 FROM updates WHERE id = ?2 AND stack_id = ?1 AND status = 'not-started')",
         )
         .bind(&[int(stack_id), s(id), int(bump), opt(tags), now.clone()])?,
         db.prepare(
             "UPDATE updates SET status = 'running', start_time = ?3,
                 version = (SELECT version FROM stacks WHERE id = ?2)
-             WHERE id = ?1 AND status = 'not-started'",
+             WHERE id = ?1 AND stack_id = ?2 AND status = 'not-started'",
         )
         .bind(&[s(id), int(stack_id), now])?,
-        db.prepare("SELECT COALESCE(version, 0) AS version, status FROM updates WHERE id = ?1 AND stack_id = ?2")
+        db.prepare("SELECT COALESCE(version, 0) AS version FROM updates WHERE id = ?1 AND stack_id = ?2")
             .bind(&[s(id), int(stack_id)])?,
+        db.prepare("SELECT version, r2_key FROM checkpoints WHERE stack_id = ?1 ORDER BY version DESC LIMIT 1")
+            .bind(&[int(stack_id)])?,
     ];
     let results = db.batch(stmts).await?;
-    let row = results.last().map(|r| r.results::<Row>()).transpose()?.and_then(|mut v| v.pop());
-    Ok(row.map_or(Started { version: 0, running: false }, |r| Started { version: r.version, running: r.status == "running" }))
+    let now_running = results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) > 0;
+    let version = results.get(2).map(|r| r.results::<Row>()).transpose()?.and_then(|mut v| v.pop()).map_or(0, |r| r.version);
+    let base = results
+        .get(3)
+        .map(|r| r.results::<Latest>())
+        .transpose()?
+        .and_then(|mut v| v.pop())
+        .map(|l| Base { version: l.version, key: l.r2_key });
+    Ok(Started { now_running, version, base })
 }
 
-/// Ends an update with `status` (only once) and frees its stack.
-pub async fn finish_update(db: &D1Database, id: &str, stack_id: i64, status: &str) -> Result<()> {
+fn finish_statements(db: &D1Database, id: &str, stack_id: i64, status: &str) -> Result<Vec<D1PreparedStatement>> {
     let now = int(now_secs());
-    db.batch(vec![
+    Ok(vec![
         db.prepare(
             "UPDATE updates SET status = ?2, end_time = ?3 WHERE id = ?1 AND status IN ('not-started', 'running')",
         )
@@ -248,7 +255,17 @@ pub async fn finish_update(db: &D1Database, id: &str, stack_id: i64, status: &st
         )
         .bind(&[s(id), int(stack_id), now])?,
     ])
-    .await?;
+}
+
+/// Ends an update with `status` (only once) and frees its stack, pointing the stack's version at `cp` first: one
+/// batch, so D1 never records an end without the state that update left.
+pub async fn finish_update(db: &D1Database, id: &str, stack_id: i64, status: &str, cp: Option<&Checkpoint>) -> Result<()> {
+    let mut stmts = match cp {
+        Some(cp) => checkpoint_statements(db, stack_id, id, cp)?,
+        None => Vec::new(),
+    };
+    stmts.extend(finish_statements(db, id, stack_id, status)?);
+    db.batch(stmts).await?;
     Ok(())
 }
 
@@ -273,33 +290,28 @@ pub async fn events(db: &D1Database, update_id: &str, after: i64, limit: i64) ->
     Ok(rows.into_iter().map(|r| (r.sequence, r.body)).collect())
 }
 
-/// Stores engine events by sequence; a retried batch inserts nothing twice.
-pub async fn insert_events(db: &D1Database, update_id: &str, events_json: &str) -> Result<()> {
-    db.prepare(
-        "INSERT OR IGNORE INTO events (update_id, sequence, body)
-         SELECT ?1, COALESCE(json_extract(value, '$.sequence'), key), value FROM json_each(?2)",
-    )
-    .bind(&[s(update_id), s(events_json)])?
-    .run()
-    .await?;
+/// Stores engine events by sequence, one statement per piece (each a JSON array under D1's 1 MB limit) in one
+/// batch; a retried batch inserts nothing twice.
+pub async fn insert_events(db: &D1Database, update_id: &str, pieces: &[String]) -> Result<()> {
+    let stmts = pieces
+        .iter()
+        .map(|p| {
+            db.prepare(
+                "INSERT OR IGNORE INTO events (update_id, sequence, body)
+                 SELECT ?1, json_extract(value, '$.sequence'), value FROM json_each(?2)",
+            )
+            .bind(&[s(update_id), s(p)])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !stmts.is_empty() {
+        db.batch(stmts).await?;
+    }
     Ok(())
 }
 
-/// Points the stack's `version` at a stored checkpoint object (written to R2 first). `resources` is known when an
-/// update ends (counted once, not on every upload); then the stack's count follows it.
-#[allow(clippy::too_many_arguments)]
-pub async fn save_checkpoint(
-    db: &D1Database,
-    stack_id: i64,
-    version: i64,
-    update_id: &str,
-    key: &str,
-    sha256: &str,
-    size: usize,
-    resources: Option<i64>,
-) -> Result<()> {
-    let count = resources.map_or(JsValue::NULL, int);
-    db.batch(vec![
+fn checkpoint_statements(db: &D1Database, stack_id: i64, update_id: &str, cp: &Checkpoint) -> Result<Vec<D1PreparedStatement>> {
+    let count = cp.resources.map_or(JsValue::NULL, int);
+    Ok(vec![
         db.prepare(
             "INSERT INTO checkpoints (stack_id, version, update_id, r2_key, sha256, size_bytes, resource_count, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 0), ?8)
@@ -308,18 +320,53 @@ pub async fn save_checkpoint(
         )
         .bind(&[
             int(stack_id),
-            int(version),
+            int(cp.version),
             s(update_id),
-            s(key),
-            s(sha256),
-            int(size as i64),
+            s(&cp.key),
+            s(&cp.sha256),
+            int(cp.size as i64),
             count.clone(),
             int(now_secs()),
         ])?,
         db.prepare("UPDATE stacks SET resource_count = COALESCE(?2, resource_count) WHERE id = ?1")
             .bind(&[int(stack_id), count])?,
     ])
-    .await?;
+}
+
+/// Points the stack's `version` at a stored checkpoint object (written to R2 first). Its resource count is known
+/// when an update ends (counted once, not on every upload); then the stack's count follows it.
+pub async fn save_checkpoint(db: &D1Database, stack_id: i64, update_id: &str, cp: &Checkpoint) -> Result<()> {
+    db.batch(checkpoint_statements(db, stack_id, update_id, cp)?).await?;
+    Ok(())
+}
+
+/// The stack's current version.
+pub async fn stack_version(db: &D1Database, stack_id: i64) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        version: i64,
+    }
+    let row: Option<Row> = db.prepare("SELECT version FROM stacks WHERE id = ?1").bind(&[int(stack_id)])?.first(None).await?;
+    Ok(row.map(|r| r.version))
+}
+
+/// Records a `pulumi stack import` in one batch: a finished `import` update at the checkpoint's version, the
+/// checkpoint, and the stack's version and counts.
+pub async fn record_import(db: &D1Database, stack_id: i64, import: &Import) -> Result<()> {
+    let cp = &import.checkpoint;
+    let now = int(now_secs());
+    let mut stmts = vec![db
+        .prepare(
+            "INSERT INTO updates (id, stack_id, kind, status, version, created_at, start_time, end_time, requested_by)
+             VALUES (?1, ?2, 'import', 'succeeded', ?3, ?4, ?4, ?4, ?5)",
+        )
+        .bind(&[s(&import.update_id), int(stack_id), int(cp.version), now.clone(), s(&import.requested_by)])?];
+    stmts.extend(checkpoint_statements(db, stack_id, &import.update_id, cp)?);
+    stmts.push(
+        db.prepare("UPDATE stacks SET version = ?2, last_update = ?3, updated_at = ?3 WHERE id = ?1")
+            .bind(&[int(stack_id), int(cp.version), now])?,
+    );
+    db.batch(stmts).await?;
     Ok(())
 }
 

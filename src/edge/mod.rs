@@ -3,12 +3,14 @@
 //! A request flows one way: route → authenticate (`Caller`) → authorize (org membership, role for the method)
 //! → handler → storage. Every failure on the way is an `ApiError`, turned into a response in one place.
 
+mod backends;
 mod checkpoints;
 mod console;
 mod db;
 mod descope;
 mod http;
 mod lease;
+mod ledger;
 mod memo;
 mod secrets;
 mod stacks;
@@ -39,7 +41,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Ok(r) => r,
         Err(e) => {
             if e.status >= 500 {
-                worker::console_error!("{method} {path} -> {} {}", e.status, e.message);
+                let detail = e.detail.as_deref().unwrap_or("");
+                worker::console_error!("{method} {path} -> {} {} {detail}", e.status, e.message);
             }
             http::error_response(&e)?
         }
@@ -137,7 +140,7 @@ async fn dispatch(
             "DELETE" => stacks::delete(env, db, &p, &url).await,
             _ => stacks::get(db, &p).await,
         },
-        Route::StackRename(p) => stacks::rename(db, &p, req).await,
+        Route::StackRename(p) => stacks::rename(env, db, &p, req).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
         Route::CreateUpdate(p, kind) => updates::create(env, db, caller, &p, kind, req).await,
         Route::Update(p, id, op) => match op {
@@ -148,7 +151,7 @@ async fn dispatch(
             _ => Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`")),
         },
         Route::Export(p, version) => updates::export(env, db, &p, version).await,
-        Route::Import(p) => updates::import(env, db, config, caller, &p, req).await,
+        Route::Import(p) => updates::import(env, db, caller, &p, req).await,
         Route::History(p) => updates::history(db, &p, &url).await,
         Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,

@@ -1,6 +1,5 @@
 //! Handlers for one project or stack: create, read, delete, rename, tags.
 
-use super::checkpoints;
 use super::db::{self, StackRow};
 use super::lease::{self, LeaseCall};
 use super::http::{json, no_content, read_json, ApiResult};
@@ -102,32 +101,21 @@ pub async fn get(db: &D1Database, p: &StackPath) -> ApiResult<Response> {
     })
 }
 
-/// `DELETE /api/stacks/{org}/{project}/{stack}[?force=true]`.
+/// `DELETE /api/stacks/{org}/{project}/{stack}[?force=true]`: through the stack's lease object, under its lock,
+/// so a running (or expired but not yet settled) update is ended or refused before the rows and objects go.
 pub async fn delete(env: &Env, db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
     let r = stack_ref(p)?;
     let force = url.query_pairs().any(|(k, v)| k == "force" && (v == "true" || v == "1"));
     let row = load(db, &r).await?;
     check_delete(row.resource_count, force)?;
-    let active = lease::call(env, row.id, &LeaseCall::Status).await?.lease;
-    match active {
-        Some(l) if force => {
-            lease::call(env, row.id, &LeaseCall::Cancel { update_id: l.update_id }).await?;
-        }
-        Some(_) => {
-            return Err(ApiError::conflict(format!(
-                "stack '{r}' has an update in progress; cancel it first or delete with --force"
-            )))
-        }
-        None => {}
-    }
-    // D1 first: once the row is gone nothing points at the objects, which are then removed.
-    db::delete_stack(db, row.id).await?;
-    checkpoints::delete_stack(&checkpoints::bucket(env)?, row.id).await?;
+    lease::call(env, row.id, &LeaseCall::Delete { stack_id: row.id, force }).await?;
+    forget_lease_route(p);
     no_content()
 }
 
-/// `POST .../{stack}/rename` `{newName, newProject}`: within the organization, to a free name.
-pub async fn rename(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
+/// `POST .../{stack}/rename` `{newName, newProject}`: within the organization, to a free name, and never under a
+/// running update (its CLI would lose the stack).
+pub async fn rename(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
     let r = stack_ref(p)?;
     let body: StackRenameRequest = read_json(req).await?;
     if body.new_name.is_empty() && body.new_project.is_empty() {
@@ -140,9 +128,14 @@ pub async fn rename(db: &D1Database, p: &StackPath, req: &mut Request) -> ApiRes
     if target == r {
         return no_content();
     }
-    if !db::rename_stack(db, row.id, r.org.as_str(), &target.project, &target.stack).await? {
-        return Err(ApiError::conflict(format!("stack '{target}' already exists")));
-    }
+    let call = LeaseCall::Rename {
+        stack_id: row.id,
+        org: target.org.as_str().into(),
+        project: target.project.as_str().into(),
+        name: target.stack.as_str().into(),
+    };
+    lease::call(env, row.id, &call).await?;
+    forget_lease_route(p);
     no_content()
 }
 

@@ -1,10 +1,11 @@
-//! Handlers for updates: create, start, the lease-token execution routes (checkpoints, events, renew,
-//! complete), cancel, status, export/import and history.
+//! Handlers for updates: create, start, the lease-token execution routes (checkpoints, journal entries, events,
+//! renew, complete), cancel, status, export/import and history. What changes update state is the stack's lease
+//! object's (`lease.rs`, the engine in `crate::engine`); these handlers read requests and route them there.
 
 use super::checkpoints;
 use super::db::{self, StackRow, UpdateRow};
-use super::http::{json, no_content, read_body, read_json, ApiResult, MAX_JSON_BODY, MAX_LARGE_BODY};
-use super::lease::{self, LeaseCall};
+use super::http::{json, no_content, read_body, ApiResult, MAX_JSON_BODY, MAX_LARGE_BODY};
+use super::lease::{self, LeaseCall, Upload};
 use super::stacks::{forget_lease_route, lease_route_stack_id, load_stack};
 use crate::api::tags;
 use crate::api::updates::*;
@@ -42,7 +43,7 @@ pub async fn create(
     let bytes = read_body(req, MAX_UPDATE_REQUEST).await?;
     let body: UpdateProgramRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
     if lease::call(env, stack.id, &LeaseCall::Status).await?.lease.is_some() {
-        return Err(crate::lease::busy());
+        return Err(crate::engine::busy());
     }
     // `pulumi up` previews through the `update` endpoint with `options.dryRun`; a dry run is a preview whatever
     // the path says: it takes no version and is not history.
@@ -59,11 +60,12 @@ pub async fn create(
     json(&UpdateProgramResponse { update_id: id })
 }
 
-/// `POST .../update/{id}`: takes the stack's lease and issues the lease token.
+/// `POST .../update/{id}`: takes the stack's lease and issues the lease token, offering journaling when the update
+/// persists state and the CLI asks for it.
 pub async fn start(env: &Env, db: &D1Database, config: &Config, p: &StackPath, id: &str, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let update = load_update(db, &stack, id).await?;
-    let body: StartUpdateRequest = read_json(req).await?;
+    let body: StartUpdateRequest = read_json_or_empty(req).await?;
     let tags_json = match &body.tags {
         Some(t) => {
             tags::validate(t)?;
@@ -71,21 +73,52 @@ pub async fn start(env: &Env, db: &D1Database, config: &Config, p: &StackPath, i
         }
         None => None,
     };
-    if !matches!(update.status.as_str(), "not-started" | "running") {
-        return Err(ApiError::conflict(format!("update '{id}' has already ended ({})", update.status)));
+    if update.status != "not-started" {
+        return Err(crate::engine::lease::already_started(id));
     }
     let start = LeaseCall::Start {
         update_id: id.into(),
         token: random_hex(32)?,
         stack_id: stack.id,
         lease_ms: config.lease_ms,
-        bumps_version: update.kind != "preview",
+        persists_state: update.kind != "preview",
         tags: tags_json,
+        journal_version: body.journal_version,
+        journaling: config.journaling,
+        engine_version: cli_version(req),
     };
-    let lease = lease::call(env, stack.id, &start).await?.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
-    // A preview takes no version of its own; the CLI expects the stack's current one.
-    let version = if lease.version > 0 { lease.version } else { stack.version };
-    json(&StartUpdateResponse { version, token: lease.token, token_expiration: lease.expires_at / 1000 })
+    let started = lease::call(env, stack.id, &start).await?;
+    let lease = started.lease.ok_or_else(|| ApiError::internal("lease not granted"))?;
+    json(&StartUpdateResponse {
+        version: started.version,
+        token: lease.token,
+        token_expiration: lease.expires_at / 1000,
+        journal_version: started.journal_version,
+    })
+}
+
+/// The CLI's version from its `User-Agent` (`pulumi-cli/1 (v3.274.1; linux)`), for the manifests of the states
+/// built from its journal; empty when it does not say.
+fn cli_version(req: &Request) -> String {
+    let ua = req.headers().get("user-agent").ok().flatten().unwrap_or_default();
+    ua.split(['(', ';', ')'])
+        .map(str::trim)
+        .find(|part| part.starts_with('v') && part[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|v| v.len() <= 64)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A small JSON body that may be absent (`StartUpdate` without tags sends `{}` or nothing).
+async fn read_json_or_empty<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> ApiResult<T> {
+    let bytes = req.bytes().await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(ApiError::payload_too_large(format!("request body is larger than {MAX_JSON_BODY} bytes")));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))
 }
 
 /// `GET .../update/{id}`: the status the CLI polls (after an import, and before a cancel).
@@ -120,19 +153,17 @@ pub async fn events(db: &D1Database, p: &StackPath, id: &str, url: &Url) -> ApiR
     json(&out)
 }
 
-/// `POST .../update/{id}/cancel` (API token): frees the stack whatever the update's client is doing.
+/// `POST .../update/{id}/cancel` (API token): frees the stack whatever the update's client is doing; the lease
+/// object stores the update's state so far and records it cancelled.
 pub async fn cancel(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
-    let update = load_update(db, &stack, id).await?;
-    // The lease object records the end of the update it held; one that never started is ended here.
-    let held = lease::call(env, stack.id, &LeaseCall::Cancel { update_id: id.into() }).await?.lease;
-    if held.is_none() && matches!(update.status.as_str(), "not-started" | "running") {
-        db::finish_update(db, id, stack.id, "cancelled").await?;
-    }
+    load_update(db, &stack, id).await?;
+    lease::call(env, stack.id, &LeaseCall::Cancel { stack_id: stack.id, update_id: id.into() }).await?;
     no_content()
 }
 
-/// The execution routes, authenticated by the update's lease token against the stack's Durable Object.
+/// The execution routes, authenticated by the update's lease token against the stack's lease object. The token is
+/// checked before the body is read, the same way on every route: a junk token costs no body and learns nothing.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute(
     env: &Env,
@@ -144,27 +175,31 @@ pub async fn execute(
     token: &str,
     req: &mut Request,
 ) -> ApiResult<Response> {
-    let (mut stack_id, mut cached) = lease_route_stack_id(db, p).await.map_err(|_| crate::lease::not_in_progress())?;
-    let large = !matches!(op, UpdateOp::RenewLease | UpdateOp::Complete);
+    let (mut stack_id, cached) = match lease_route_stack_id(db, p).await {
+        Ok(found) => found,
+        // No such stack (or a name that cannot be one): the same refusal as a wrong token, so the route tells
+        // nobody which stacks exist. Anything else (D1 failing) stays a 5xx, which the CLI retries.
+        Err(e) if matches!(e.status, 400 | 404) => return Err(crate::engine::not_in_progress()),
+        Err(e) => return Err(e),
+    };
     let known = known_lease(id, token);
-    if large && !KNOWN_LEASES.with(|k| k.borrow().contains_key(&known)) {
-        // A body of up to 48 MiB is inflated only for a token the lease object has accepted (once per isolate).
+    if !KNOWN_LEASES.with(|k| k.borrow().contains_key(&known)) {
+        // Checked by the lease object once per isolate; after that the object still checks every call itself.
         let check = LeaseCall::Check { update_id: id.into(), token: token.into() };
         if let Err(e) = lease::call(env, stack_id, &check).await {
             stack_id = fresher_stack_id(db, p, stack_id, cached, e).await?;
-            cached = false;
             lease::call(env, stack_id, &check).await?;
         }
         KNOWN_LEASES.with(|k| super::memo::insert_bounded(&mut k.borrow_mut(), known.clone(), ()));
     }
-    let body = read_body(req, if large { MAX_LARGE_BODY } else { MAX_JSON_BODY }).await?;
-    let result = match run(env, db, config, stack_id, id, op, token, &body).await {
-        Err(e) if cached => match fresher_stack_id(db, p, stack_id, cached, e).await {
-            Ok(fresh) => run(env, db, config, fresh, id, op, token, &body).await,
-            Err(e) => Err(e),
-        },
-        other => other,
+    let cap = match op {
+        UpdateOp::RenewLease | UpdateOp::Complete => MAX_JSON_BODY,
+        UpdateOp::Events => MAX_EVENTS_BODY,
+        UpdateOp::JournalEntries => config.journal_batch_max,
+        _ => MAX_LARGE_BODY,
     };
+    let body = read_body(req, cap).await?;
+    let result = run(env, db, config, stack_id, id, op, token, body).await;
     if matches!(&result, Err(e) if e.status == 401 || e.status == 403) {
         KNOWN_LEASES.with(|k| k.borrow_mut().remove(&known));
     }
@@ -181,12 +216,14 @@ async fn fresher_stack_id(db: &D1Database, p: &StackPath, id: i64, cached: bool,
     forget_lease_route(p);
     match lease_route_stack_id(db, p).await {
         Ok((fresh, _)) if fresh != id => Ok(fresh),
-        _ => Err(refused),
+        Ok(_) => Err(refused),
+        Err(e) if matches!(e.status, 400 | 404) => Err(refused),
+        Err(e) => Err(e),
     }
 }
 
 thread_local! {
-    /// Lease tokens the lease object has accepted in this isolate (hashed), so large bodies are read only for them.
+    /// Lease tokens the lease object has accepted in this isolate (hashed), so bodies are read only for them.
     /// Only a pre-check: the lease object checks every call itself.
     static KNOWN_LEASES: std::cell::RefCell<std::collections::HashMap<String, ()>> = Default::default();
 }
@@ -204,44 +241,36 @@ async fn run(
     id: &str,
     op: UpdateOp,
     token: &str,
-    body: &[u8],
+    body: Vec<u8>,
 ) -> ApiResult<Response> {
     match op {
         UpdateOp::RenewLease => {
-            let req: RenewLeaseRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
+            let req: RenewLeaseRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(&e))?;
             let renew =
                 LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: req.duration, max_ms: config.lease_ms };
-            let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(crate::lease::not_in_progress)?;
+            let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(crate::engine::not_in_progress)?;
             json(&RenewLeaseResponse { token: l.token, token_expiration: l.expires_at / 1000 })
         }
         UpdateOp::Complete => {
-            let req: CompleteUpdateRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
+            let req: CompleteUpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(&e))?;
             let status = match req.status.as_str() {
                 s @ ("succeeded" | "failed" | "cancelled") => s,
                 other => return Err(ApiError::bad_request(format!("unknown update status {other:?}"))),
             };
             let complete = LeaseCall::Complete { update_id: id.into(), token: token.into(), status: status.into() };
-            if let Err(e) = lease::call(env, stack_id, &complete).await {
-                // A retried complete after the first one went through is fine; anything else is not.
-                let ended = db::get_update(db, stack_id, id).await?.is_some_and(|u| u.status == status);
-                if e.status != 403 || !ended {
-                    return Err(e);
-                }
-            }
+            lease::call(env, stack_id, &complete).await?;
             no_content()
         }
         UpdateOp::Events => {
-            lease::call(env, stack_id, &LeaseCall::Check { update_id: id.into(), token: token.into() }).await?;
-            let batch: EventBatch = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
-            if let Some(changes) = batch
-                .events
-                .iter()
-                .rev()
-                .find_map(|e| e.get("summaryEvent").and_then(|s| s.get("resourceChanges")))
-            {
-                db::set_resource_changes(db, id, &changes.to_string()).await?;
+            let events = prepare_events(&body)?;
+            if let Some(changes) = &events.resource_changes {
+                db::set_resource_changes(db, id, changes).await?;
             }
-            db::insert_events(db, id, &Value::Array(batch.events).to_string()).await?;
+            db::insert_events(db, id, &events.pieces).await?;
+            no_content()
+        }
+        UpdateOp::JournalEntries => {
+            lease::upload(env, stack_id, Upload::Journal { update_id: id, token }, &body).await?;
             no_content()
         }
         UpdateOp::Checkpoint | UpdateOp::CheckpointVerbatim | UpdateOp::CheckpointDelta => {
@@ -250,7 +279,7 @@ async fn run(
                 UpdateOp::CheckpointVerbatim => UploadKind::Verbatim,
                 _ => UploadKind::Delta,
             };
-            lease::checkpoint(env, stack_id, id, token, kind, body).await?;
+            lease::upload(env, stack_id, Upload::Checkpoint { update_id: id, token, kind }, &body).await?;
             no_content()
         }
         UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel | UpdateOp::ListEvents => {
@@ -259,9 +288,18 @@ async fn run(
     }
 }
 
-/// `GET .../export[/{version}]`.
+/// `GET .../export[/{version}]`. While a journaled update runs, the latest state is its journal replayed over its
+/// base by the stack's lease object; otherwise (and for an older version) the stored checkpoint.
 pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i64>) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    let running = stack.active_update.is_some() && version.is_none_or(|v| v == stack.version);
+    if running {
+        if let Some(text) = lease::current(env, stack.id).await? {
+            return Ok(Response::from_bytes(text)?.with_headers(headers));
+        }
+    }
     let Some(cp) = db::checkpoint(db, stack.id, version).await? else {
         if let Some(v) = version {
             return Err(ApiError::not_found(format!("version {v} of stack '{}' not found", p.stack)));
@@ -272,40 +310,17 @@ pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i
     let text = checkpoints::get(&checkpoints::bucket(env)?, &cp.r2_key)
         .await?
         .ok_or_else(|| ApiError::internal("checkpoint object missing"))?;
-    let headers = worker::Headers::new();
-    headers.set("content-type", "application/json")?;
     Ok(Response::from_bytes(text)?.with_headers(headers))
 }
 
-/// `POST .../import`: the deployment becomes the stack's next version, as a completed `import` update that goes
-/// through the stack's lease like any other (so it cannot overlap a running update).
-pub async fn import(
-    env: &Env,
-    db: &D1Database,
-    config: &Config,
-    caller: &Caller,
-    p: &StackPath,
-    req: &mut Request,
-) -> ApiResult<Response> {
+/// `POST .../import`: the deployment becomes the stack's next version, as a finished `import` update, in one call
+/// to the stack's lease object (so it cannot overlap a running update, and leaves nothing half-done).
+pub async fn import(env: &Env, db: &D1Database, caller: &Caller, p: &StackPath, req: &mut Request) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_LARGE_BODY).await?;
     crate::checkpoint::upload::validate_import(&bytes)?;
     let id = random_hex(16)?;
-    db::create_update(db, &id, stack.id, "import", "{}", "{}", "{}", &caller.login).await?;
-    let token = random_hex(32)?;
-    let start = LeaseCall::Start {
-        update_id: id.clone(),
-        token: token.clone(),
-        stack_id: stack.id,
-        lease_ms: config.lease_ms,
-        bumps_version: true,
-        tags: None,
-    };
-    lease::call(env, stack.id, &start).await?;
-    let saved = lease::checkpoint(env, stack.id, &id, &token, UploadKind::Import, &bytes).await;
-    let status = if saved.is_ok() { "succeeded" } else { "failed" };
-    lease::call(env, stack.id, &LeaseCall::Complete { update_id: id.clone(), token, status: status.into() }).await?;
-    saved?;
+    lease::upload(env, stack.id, Upload::Import { update_id: &id, requested_by: &caller.login }, &bytes).await?;
     json(&json!({ "updateId": id }))
 }
 

@@ -24,10 +24,31 @@ pub struct Lease {
     /// The last checkpoint this update stored, the reference for retries and deltas.
     #[serde(default)]
     pub checkpoint: Option<Mark>,
+    /// Whether this update sends journal entries instead of checkpoints (journal version 1 was answered).
+    #[serde(default)]
+    pub journal: bool,
+    /// The checkpoint this update started from, fixed at start: the base its journal entries index into.
+    #[serde(default)]
+    pub base: Option<Base>,
+    /// The engine version that runs the update (from the CLI's `User-Agent`), for the manifest of the
+    /// deployment built from its journal.
+    #[serde(default)]
+    pub engine_version: String,
 }
 
+/// A stored checkpoint: its stack version and R2 key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    pub version: i64,
+    pub key: String,
+}
+
+/// What the stack's lease object stores: the stack it belongs to and its running update, if any.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseState {
+    /// The stack id (immutable across renames), known from the first call that names it.
+    #[serde(default)]
+    pub stack_id: Option<i64>,
     pub active: Option<Lease>,
 }
 
@@ -37,15 +58,15 @@ impl LeaseState {
         self.active.as_ref().filter(|l| l.expires_at > now)
     }
 
-    /// Starts `update_id` with `token` for `lease_ms`. Starting the update that already holds the lease again
-    /// (a retried request) returns that lease unchanged.
+    /// Starts `update_id` with `token` for `lease_ms`.
     ///
     /// # Errors
-    /// 409 while another update holds a live lease.
+    /// 409 while an update holds a live lease — this one included: whoever starts an update receives its lease
+    /// token, so a second start of a started update (by anyone) is refused rather than handed the same token.
     pub fn start(&mut self, update_id: &str, token: &str, now: i64, lease_ms: i64) -> Result<Lease, ApiError> {
         if let Some(l) = self.live(now) {
             if l.update_id == update_id {
-                return Ok(l.clone());
+                return Err(already_started(update_id));
             }
             return Err(busy());
         }
@@ -55,6 +76,9 @@ impl LeaseState {
             expires_at: now + lease_ms,
             version: 0,
             checkpoint: None,
+            journal: false,
+            base: None,
+            engine_version: String::new(),
         };
         self.active = Some(lease.clone());
         Ok(lease)
@@ -133,6 +157,11 @@ pub fn not_in_progress() -> ApiError {
     ApiError::forbidden("the update is not in progress (completed, cancelled or expired)")
 }
 
+/// The 409 for a start of an update that has been started before.
+pub fn already_started(update_id: &str) -> ApiError {
+    ApiError::conflict(format!("update '{update_id}' has already been started"))
+}
+
 /// The 409 the CLI reports as "another update is in progress".
 pub fn busy() -> ApiError {
     ApiError::conflict("Another update is currently in progress.")
@@ -151,7 +180,9 @@ mod tests {
         let l = s.start("u1", "tok1", T0, L).unwrap();
         assert_eq!(l.expires_at, T0 + DEFAULT_LEASE_MS);
         assert_eq!(s.start("u2", "tok2", T0 + 1, L).unwrap_err().status, 409);
-        assert_eq!(s.start("u1", "other", T0 + 1, L).unwrap().token, "tok1", "a retried start is idempotent");
+        let again = s.start("u1", "other", T0 + 1, L).unwrap_err();
+        assert_eq!(again.status, 409, "a started update is never handed its token again");
+        assert!(again.message.contains("already been started"), "{}", again.message);
     }
 
     #[test]
