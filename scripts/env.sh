@@ -12,4 +12,6 @@ export WASM_BINDGEN_BIN="$TOOLS/wasm-bindgen-$WBG_VERSION/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export XDG_CONFIG_HOME="$TOOLS/xdg-config" XDG_CACHE_HOME="$TOOLS/xdg-cache"
-export PULUMI_VERSION
+# The oldest supported CLI, for the tests that run on both.
+export PULUMI_OLDEST_BIN="$TOOLS/pulumi-$PULUMI_OLDEST_VERSION/bin/pulumi"
+export PULUMI_VERSION PULUMI_OLDEST_VERSION

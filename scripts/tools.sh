@@ -55,16 +55,17 @@ install_npm() {
   touch "$here/node_modules/.package-lock.json"
 }
 
-# The real pulumi CLI, built from the Go module proxy through a wrapper module that copies pkg/v3's replaces.
+# The real pulumi CLI, built from the Go module proxy through a wrapper module (tests/tools/pulumi-cli/<version>)
+# that requires pkg/v3 and sdk/v3 at that version and copies pkg/v3's replaces.
 install_pulumi() {
-  local dir="$TOOLS/pulumi-$PULUMI_VERSION"
+  local version=$1 dir="$TOOLS/pulumi-$1"
   if [ -x "$dir/bin/pulumi" ]; then return; fi
-  log "building the pulumi CLI $PULUMI_VERSION from the Go module proxy (several minutes the first time)"
+  log "building the pulumi CLI $version from the Go module proxy (several minutes the first time)"
   mkdir -p "$dir/src"
-  cp "$here/tests/tools/pulumi-cli/go.mod" "$here/tests/tools/pulumi-cli/go.sum" "$dir/src/" 2>/dev/null || true
+  cp "$here/tests/tools/pulumi-cli/$version/"* "$dir/src/"
   (
     cd "$dir/src"
-    local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+    local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version"
     GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dir/bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
     mv "$dir/bin/pulumi.tmp" "$dir/bin/pulumi"
   ) >&2
@@ -102,8 +103,9 @@ install_chromium() {
 what=${1:-all}
 case "$what" in
   worker) install_node; install_rust_bits; install_npm ;;
-  pulumi) install_pulumi; install_test_plugins ;;
+  pulumi) install_pulumi "$PULUMI_VERSION"; install_pulumi "$PULUMI_OLDEST_VERSION"; install_test_plugins ;;
   browser) install_chromium ;;
-  all) install_node; install_rust_bits; install_npm; install_pulumi; install_test_plugins ;;
+  all) install_node; install_rust_bits; install_npm; install_pulumi "$PULUMI_VERSION"; install_pulumi "$PULUMI_OLDEST_VERSION"
+    install_test_plugins ;;
   *) echo "usage: $0 [all|worker|pulumi|browser]" >&2; exit 2 ;;
 esac

@@ -11,6 +11,9 @@ pub mod replay;
 pub mod urn;
 pub mod view;
 
+#[cfg(test)]
+mod replay_tests;
+
 pub use entry::JOURNAL_VERSION;
 
 /// The journal version to answer a `StartUpdate` that asked for `requested`: `min(requested, 1)` for updates

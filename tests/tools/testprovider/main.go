@@ -52,6 +52,7 @@ type ItemArgs struct {
 	Value        string  `pulumi:"value"`
 	ReplaceKey   *string `pulumi:"replaceKey,optional" provider:"replaceOnChanges"`
 	SleepSeconds *int    `pulumi:"sleepSeconds,optional"`
+	FailWith     *string `pulumi:"failWith,optional"`
 }
 
 // ItemState is the state (outputs) of an Item; the id is the resource id.
@@ -67,6 +68,7 @@ func (a *ItemArgs) Annotate(an infer.Annotator) {
 	an.Describe(&a.Value, "Any string; changing it updates the item in place.")
 	an.Describe(&a.ReplaceKey, "Changing it forces a replacement (create a new item, then delete the old one).")
 	an.Describe(&a.SleepSeconds, "Create and Update sleep this many seconds before writing (cancelled with the request).")
+	an.Describe(&a.FailWith, "When set, Create and Update fail with this message (after any sleep) and write nothing.")
 }
 
 var (
@@ -156,6 +158,14 @@ func sleep(ctx context.Context, secs *int) error {
 	}
 }
 
+// failure is the error a FailWith input asks for.
+func failure(msg *string) error {
+	if msg == nil || *msg == "" {
+		return nil
+	}
+	return errors.New(*msg)
+}
+
 func newID() (string, error) {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
@@ -170,6 +180,9 @@ func (*Item) Create(ctx context.Context, req infer.CreateRequest[ItemArgs]) (inf
 		return infer.CreateResponse[ItemState]{Output: out}, nil
 	}
 	if err := sleep(ctx, req.Inputs.SleepSeconds); err != nil {
+		return infer.CreateResponse[ItemState]{}, err
+	}
+	if err := failure(req.Inputs.FailWith); err != nil {
 		return infer.CreateResponse[ItemState]{}, err
 	}
 	id, err := newID()
@@ -192,6 +205,9 @@ func (*Item) Update(ctx context.Context, req infer.UpdateRequest[ItemArgs, ItemS
 		return infer.UpdateResponse[ItemState]{Output: out}, nil
 	}
 	if err := sleep(ctx, req.Inputs.SleepSeconds); err != nil {
+		return infer.UpdateResponse[ItemState]{}, err
+	}
+	if err := failure(req.Inputs.FailWith); err != nil {
 		return infer.UpdateResponse[ItemState]{}, err
 	}
 	name := ""
