@@ -3,7 +3,14 @@
 //!
 //! A ciphertext is `0x01 || nonce (12 bytes) || AES-GCM(ciphertext || tag)`. The stack's immutable id is both
 //! in the key derivation and the associated data, so another stack's ciphertext does not decrypt, even after a
-//! rename. Nonces come from the caller (random at the edge), which keeps this module pure.
+//! rename.
+//!
+//! Encryption is deterministic within a stack: the nonce is a PRF of the plaintext under a second per-stack key
+//! (a synthetic IV, as in SIV modes), so one secret always has one ciphertext. The CLI serializes the same
+//! state twice in an update that uploads checkpoints (its snapshot and its shadow journal) and compares the
+//! two; random nonces made every secret output a "snapshot mismatch". What this gives away is only whether two
+//! secrets of one stack are equal; a nonce repeats only with its plaintext, so GCM's keystream is never reused
+//! for different messages.
 
 use crate::error::ApiError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -60,16 +67,32 @@ impl MasterKey {
         let info = format!("stack:{stack_id}");
         // HKDF-SHA256 can expand up to 8160 bytes; 32 never fails.
         let _ = hk.expand(info.as_bytes(), &mut key);
-        StackCipher { cipher: Aes256Gcm::new(&key.into()), aad: info }
+        let mut nonce_key = [0u8; 32];
+        let _ = hk.expand(format!("nonce:{info}").as_bytes(), &mut nonce_key);
+        StackCipher { cipher: Aes256Gcm::new(&key.into()), aad: info, nonce_key }
     }
 }
 
 pub struct StackCipher {
     cipher: Aes256Gcm,
     aad: String,
+    nonce_key: [u8; 32],
 }
 
 impl StackCipher {
+    /// The nonce of `plaintext`: HMAC-SHA256 (HKDF-Extract) of it under the stack's nonce key, cut to 12 bytes.
+    pub fn synthetic_nonce(&self, plaintext: &[u8]) -> [u8; NONCE_LEN] {
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(&self.nonce_key), plaintext);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&prk[..NONCE_LEN]);
+        nonce
+    }
+
+    /// Encrypts with the synthetic nonce: the same plaintext gives the same ciphertext in this stack.
+    pub fn encrypt_deterministic(&self, plaintext: &[u8]) -> Result<Vec<u8>, ApiError> {
+        self.encrypt(plaintext, &self.synthetic_nonce(plaintext))
+    }
+
     pub fn encrypt(&self, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Result<Vec<u8>, ApiError> {
         let ct = self
             .cipher
@@ -112,6 +135,19 @@ mod tests {
         assert!(!ct.windows(7).any(|w| w == b"hunter2"));
         assert_eq!(c.decrypt(&ct).unwrap(), b"hunter2");
         assert_ne!(ct, c.encrypt(b"hunter2", &[2; 12]).unwrap(), "fresh nonces give fresh ciphertexts");
+    }
+
+    #[test]
+    fn one_secret_has_one_ciphertext_per_stack() {
+        let c = key().for_stack(7);
+        let a = c.encrypt_deterministic(b"hunter2").unwrap();
+        assert_eq!(a, c.encrypt_deterministic(b"hunter2").unwrap(), "the CLI's two serializations agree");
+        assert_ne!(a, c.encrypt_deterministic(b"hunter3").unwrap());
+        assert_ne!(&a[1..13], &c.encrypt_deterministic(b"hunter3").unwrap()[1..13], "nonces differ per plaintext");
+        assert_ne!(a, key().for_stack(8).encrypt_deterministic(b"hunter2").unwrap(), "and per stack");
+        assert_eq!(c.decrypt(&a).unwrap(), b"hunter2");
+        let random = c.encrypt(b"hunter2", &[9; 12]).unwrap();
+        assert_eq!(c.decrypt(&random).unwrap(), b"hunter2", "ciphertexts with random nonces still decrypt");
     }
 
     #[test]

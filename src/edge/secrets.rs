@@ -4,7 +4,7 @@ use super::db::StackRow;
 use super::http::{json, no_content, read_body, ApiResult, MAX_LARGE_BODY};
 use crate::error::ApiError;
 use crate::routes::SecretsOp;
-use crate::secrets::{MasterKey, StackCipher, NONCE_LEN};
+use crate::secrets::{MasterKey, StackCipher};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
@@ -34,9 +34,7 @@ fn b64(s: &str, what: &str) -> ApiResult<Vec<u8>> {
 
 fn encrypt_one(c: &StackCipher, plaintext_b64: &str) -> ApiResult<String> {
     let pt = b64(plaintext_b64, "plaintext")?;
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::getrandom(&mut nonce).map_err(|_| ApiError::internal("no randomness available"))?;
-    Ok(B64.encode(c.encrypt(&pt, &nonce)?))
+    Ok(B64.encode(c.encrypt_deterministic(&pt)?))
 }
 
 fn decrypt_one(c: &StackCipher, ciphertext_b64: &str) -> ApiResult<String> {

@@ -87,6 +87,15 @@ class Server:
     def log_text(self):
         return self.log.read_text(errors="replace")
 
+    def log_mark(self):
+        """A position in the server's log: `log_since(mark)` is what it logged after."""
+        return self.log.stat().st_size
+
+    def log_since(self, mark):
+        with self.log.open("rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
 
 def env_file(path, values):
     # .env syntax: single-quote values so JSON survives intact.
@@ -157,10 +166,20 @@ def server_factory(tmp_path_factory):
         stop_server(s)
 
 
+# The CLIs the suite drives (scripts/versions.sh): the newest release, on PATH as `pulumi`, and the oldest supported.
+NEWEST_CLI = "pulumi"
+OLDEST_CLI = os.environ.get("PULUMI_OLDEST_BIN", "pulumi")
+CLI_VERSIONS = {
+    os.environ.get("PULUMI_VERSION", "newest"): NEWEST_CLI,
+    os.environ.get("PULUMI_OLDEST_VERSION", "oldest"): OLDEST_CLI,
+}
+
+
 class Pulumi:
     """The real pulumi CLI, logged in to a server with one token, working in its own project folder."""
 
-    def __init__(self, server: Server, token: str, workdir: Path, project="webapp"):
+    def __init__(self, server, token: str, workdir: Path, project="webapp", binary=NEWEST_CLI):
+        self.binary = binary
         self.server = server
         self.dir = workdir / "project"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +187,7 @@ class Pulumi:
         self.env = {
             **os.environ,
             "PULUMI_HOME": str(workdir / "home"),
-            "PULUMI_BACKEND_URL": server.url,
+            "PULUMI_BACKEND_URL": server.url if server is not None else f"file://{workdir / 'file-backend'}",
             "PULUMI_ACCESS_TOKEN": token,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -178,12 +197,19 @@ class Pulumi:
 
     def run(self, *args, check=True, timeout=180):
         p = subprocess.run(
-            ["pulumi", *args, "--non-interactive"], cwd=self.dir, env=self.env,
+            [self.binary, *args, "--non-interactive"], cwd=self.dir, env=self.env,
             capture_output=True, text=True, timeout=timeout,
         )
         if check and p.returncode != 0:
             raise AssertionError(f"pulumi {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
+
+    def start(self, *args):
+        """Runs the CLI in the background (its own process group, so a test can kill it like a crash)."""
+        return subprocess.Popen(
+            [self.binary, *args, "--non-interactive"], cwd=self.dir, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
 
 
 @pytest.fixture

@@ -106,9 +106,9 @@ def test_up_update_replace_delete_refresh_destroy(cli, unique):
     rm = p.run("stack", "rm", "--yes", check=False)
     assert rm.returncode != 0 and "still has resources; removal rejected" in summary(rm), summary(rm)
 
-    # The CLI took the advertised delta capability, and every delta applied (none fell back with a 409).
+    # The CLI journaled every update (the server offers it by default) and uploaded no checkpoint.
     log = p.server.log_text()
-    assert "checkpointdelta -> 200" in log and "checkpointdelta -> 409" not in log
+    assert "journalentries -> 200" in log and "/checkpoint" not in log
 
     destroyed = p.run("destroy", "--yes", "--skip-preview")
     assert "deleted" in summary(destroyed)
