@@ -22,5 +22,5 @@ npm run --silent build:ui | tail -1
 export PROCELLA_BUILD_FLAGS=--no-opt
 worker-build --release --no-opt >/dev/null 2>&1 || worker-build --release --no-opt
 
-echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION; the fake Descope and its self-test)"
+echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION and $PULUMI_OLDEST_VERSION; the fake Descope and its self-test)"
 python3 -m pytest tests/e2e tests/fake_descope -q -p no:cacheprovider "$@"

@@ -456,7 +456,7 @@ fn push_list(out: &mut String, key: &str, items: &[Json<'_>]) {
 }
 
 fn is_empty_list(text: &str) -> bool {
-    serde_json::from_str::<Option<Vec<serde::de::IgnoredAny>>>(text).map_or(false, |l| l.map_or(true, |l| l.is_empty()))
+    serde_json::from_str::<Option<Vec<serde::de::IgnoredAny>>>(text).is_ok_and(|l| l.is_none_or(|l| l.is_empty()))
 }
 
 /// `bytes.Equal` on type and state, as the CLI compares secrets providers.
@@ -580,10 +580,8 @@ fn rebuild_dependencies(items: &mut [Item<'_>]) {
         }
         if let Some(map) = v.property_dependencies.as_mut().filter(|m| !m.is_empty()) {
             let before: usize = map.values().map(|d| d.as_ref().map_or(0, Vec::len) + 1).sum();
-            for deps in map.values_mut() {
-                if let Some(d) = deps {
-                    d.retain(|d| earlier.contains(d.as_str()));
-                }
+            for d in map.values_mut().flatten() {
+                d.retain(|d| earlier.contains(d.as_str()));
             }
             map.retain(|_, d| d.as_ref().is_some_and(|d| !d.is_empty()));
             let after: usize = map.values().map(|d| d.as_ref().map_or(0, Vec::len) + 1).sum();

@@ -5,7 +5,10 @@ whole checkpoints for delta uploads. Prints one table; `--out FILE` also writes 
 Run through `scripts/bench.sh` (which installs the tools and builds the optimized worker). Sections:
   overhead   request latency of authenticated reads vs GET /api/capabilities
   descope    descope mode against the fake Descope: a cached access key vs an uncached one
-  up         `pulumi up` of N resources: this backend vs `pulumi login file://`, and checkpoint bytes delta vs full
+  up         `pulumi up` of N resources with checkpoints (journaling off): this backend vs `pulumi login file://`,
+             and checkpoint bytes delta vs full
+  journal    `pulumi up` and `pulumi destroy` of N resources, interleaved: journaling (the default), checkpoints
+             (PROCELLA_JOURNALING=false) and the file backend; the worker's time per `journalentries` call
   large      import and export of a 20 MB state, with the worker process's peak memory
   size       the deployable wasm, raw and gzipped (`wrangler deploy --dry-run`)
   native     hot paths measured natively (`cargo bench --bench hot_paths`)
@@ -145,7 +148,8 @@ def cli_env(home, backend, token=None):
     return env
 
 
-def timed_up(tmp, backend, n, stack, token=None):
+def new_stack(tmp, backend, n, stack, token=None):
+    """A fresh project of `n` Items and CLI home, with `stack` initialized: returns a function running the CLI."""
     work = Path(tempfile.mkdtemp(dir=tmp))
     project = stack.split("/")[-2] if "/" in stack else "bench"
     program(work, project, n)
@@ -153,9 +157,17 @@ def timed_up(tmp, backend, n, stack, token=None):
     run = lambda *a: subprocess.run(["pulumi", *a, "--non-interactive"], cwd=work, env=env, check=True,
                                     capture_output=True, text=True)
     run("stack", "init", stack)
+    return run
+
+
+def timed(run, *args):
     t = time.perf_counter()
-    run("up", "--yes", "--skip-preview")
+    run(*args)
     return time.perf_counter() - t
+
+
+def timed_up(tmp, backend, n, stack, token=None):
+    return timed(new_stack(tmp, backend, n, stack, token), "up", "--yes", "--skip-preview")
 
 
 BYTES = re.compile(r"PATCH \S+/update/\S+/(checkpoint\w*) -> (\d+) \((\d+) bytes in")
@@ -181,7 +193,7 @@ def ups(delta_server, full_server, sizes, tmp):
         ratio = t_edge / t_file
         ratios[n] = ratio
         target = "<= 1.2x" if n == 100 else ""
-        row(f"pulumi up, {n} resources, s", f"{t_edge:.2f}", f"{t_file:.2f} (file backend)", f"{ratio:.2f}x",
+        row(f"pulumi up, {n} resources, checkpoints (delta), s", f"{t_edge:.2f}", f"{t_file:.2f} (file backend)", f"{ratio:.2f}x",
             target, ratio <= 1.2 if n == 100 else None)
         if n == max(sizes):
             mark = len(full_server.log.read_bytes())
@@ -194,6 +206,103 @@ def ups(delta_server, full_server, sizes, tmp):
     if len(sizes) > 1:
         growth = ", ".join(f"{n}: {r:.2f}x" for n, r in ratios.items())
         row("ratio to file backend as programs grow", growth)
+
+
+# ---- 3b. journaling: up and destroy, three ways ------------------------------------------------------------------
+
+JOURNAL_CALL = re.compile(r"PATCH \S+/update/\S+/journalentries -> (\d+) \((\d+) bytes in, (\d+) ms\)")
+WORKER_CALL = re.compile(r"(\w+) (/api/\S+) -> (\d+) \(\d+ bytes in, (\d+) ms\)")
+MODES = ("journaling", "checkpoints", "file")
+
+
+def route_of(path):
+    """The route of a logged path, IDs dropped: `PATCH .../update/{id}/journalentries` → `update/journalentries`."""
+    parts = path.split("?")[0].split("/")[2:]
+    if "update" in parts or "destroy" in parts:
+        i = max(parts.index(k) for k in ("update", "destroy") if k in parts)
+        return "/".join([parts[i]] + parts[i + 2:])
+    if parts[:1] == ["stacks"] and len(parts) >= 4:
+        return "/".join(["stacks/{stack}"] + parts[4:])
+    return "/".join(parts)
+
+
+def worker_profile(text):
+    """Calls and summed worker ms per route in a slice of the server log."""
+    prof = {}
+    for method, path, status, ms in WORKER_CALL.findall(text):
+        k = f"{method} {route_of(path)} {status}"
+        calls, total = prof.get(k, (0, 0))
+        prof[k] = (calls + 1, total + int(ms))
+    return prof
+
+
+def journal(journal_server, checkpoint_server, sizes, repeats, tmp):
+    """`pulumi up` then `pulumi destroy` of the same stack, each size run `repeats` times per mode, the modes
+    interleaved (and rotated per repeat) so drift on this noisy machine hits all three alike."""
+    times = {}  # (n, mode, op) -> [s]
+    calls = {}  # n -> [(status, bytes in, ms)] of the journaling server's journalentries during the ups
+    profiles = {}  # n -> worker profile of the last journaling up
+    for n in sizes:
+        reps = repeats or (1 if n >= 1000 else 3)
+        for r in range(reps):
+            for mode in MODES[r % 3:] + MODES[:r % 3]:
+                if mode == "file":
+                    file_dir = Path(tempfile.mkdtemp(dir=tmp))
+                    run = new_stack(tmp, f"file://{file_dir}", n, f"jbench{n}")
+                else:
+                    server = journal_server if mode == "journaling" else checkpoint_server
+                    run = new_stack(tmp, server.url, n, f"{ORG}/jbench{n}/{mode}{r}", ADMIN_TOKEN)
+                    mark = server.log_mark()
+                t_up = timed(run, "up", "--yes", "--skip-preview")
+                if mode == "journaling":
+                    time.sleep(0.2)  # the log line of the last call is flushed after its response
+                    text = journal_server.log_since(mark)
+                    calls.setdefault(n, []).extend((int(a), int(b), int(c)) for a, b, c in JOURNAL_CALL.findall(text))
+                    profiles[n] = (t_up, worker_profile(text))
+                t_down = timed(run, "destroy", "--yes", "--skip-preview")
+                times.setdefault((n, mode, "up"), []).append(t_up)
+                times.setdefault((n, mode, "destroy"), []).append(t_down)
+                print(f"    {n} resources, {mode}: up {t_up:.2f} s, destroy {t_down:.2f} s", flush=True)
+
+    targets = {1000: 0.3, 100: 1.6}
+    for n in sizes:
+        reps = len(times[(n, "file", "up")])
+        for op in ("up", "destroy"):
+            file_t = statistics.median(times[(n, "file", op)])
+            j = statistics.median(times[(n, "journaling", op)])
+            c = statistics.median(times[(n, "checkpoints", op)])
+            limit = targets.get(n) if op == "up" else None
+            row(f"pulumi {op}, {n} resources, journaling, s (median of {reps})", f"{j:.2f}",
+                f"{file_t:.2f} (file backend)", f"{j / file_t:.2f}x", f"<= {limit}x" if limit else "",
+                j / file_t <= limit if limit else None)
+            row(f"pulumi {op}, {n} resources, checkpoints (PROCELLA_JOURNALING=false), s (median of {reps})",
+                f"{c:.2f}", f"{file_t:.2f} (file backend)", f"{c / file_t:.2f}x")
+
+    for n in sizes:
+        t_up, prof = profiles[n]
+        j = prof.get("PATCH update/journalentries 200", (0, 0))
+        busy = sum(ms for _, ms in prof.values())
+        others = ", ".join(f"{k}: {c} / {ms} ms" for k, (c, ms) in sorted(prof.items()) if "journalentries 200" not in k)
+        row(f"  worker during a {n}-resource journaling up of {t_up:.2f} s: journalentries calls / worker ms",
+            f"{j[0]} / {j[1]} ms", f"all routes {busy} ms", f"{busy / 1000 / t_up:.0%} of the up", f"others: {others}")
+
+    n = max(sizes)
+    ok = [c for c in calls.get(n, []) if c[0] == 200]
+    if ok:
+        ms = [c[2] for c in ok]
+        size = statistics.median(c[1] for c in ok)
+        ups = len(times[(n, "journaling", "up")])
+        # The CLI does not log its batches: an up of n Items journals a begin and a success for each of them, the
+        # stack and the default provider, plus the secrets manager and the stack's outputs (2n + 6 entries).
+        per_call = (2 * n + 6) * ups / len(ok)
+        p50, p99 = pct(ms, 50), pct(ms, 99)
+        row(f"journalentries inside the worker during the {n}-resource ups, ms p50/p99",
+            f"{p50} / {p99} (max {max(ms)})",
+            f"{len(ok) // ups} calls per up, ~{per_call:.0f} entries and {size / 1000:.1f} KB gzip per call (median)",
+            "", "p50 <= 5 ms", p50 <= 5)
+        failed = [c for c in calls[n] if c[0] != 200]
+        if failed:
+            row(f"  journalentries not answered 200 during the {n}-resource ups", f"{len(failed)}")
 
 
 # ---- 4. large state ---------------------------------------------------------------------------------------------
@@ -295,9 +404,10 @@ def native():
     p = subprocess.run(["cargo", "bench", "--quiet", "--bench", "hot_paths"], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     for line in p.stdout.splitlines():
-        if "|" in line:
-            name, value = (s.strip() for s in line.split("|", 1))
-            row(f"native: {name}", value)
+        if "|" in line:  # name | value [| target | met or NOT met]
+            name, value, *rest = (s.strip() for s in line.split("|"))
+            target, verdict = (rest + ["", ""])[:2]
+            row(f"native: {name}", value, target=target, met=None if not verdict else verdict == "met")
 
 
 def table():
@@ -309,8 +419,9 @@ def table():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("sections", nargs="*", default=["overhead", "descope", "up", "large", "size", "native"])
+    ap.add_argument("sections", nargs="*", default=["overhead", "descope", "up", "journal", "large", "size", "native"])
     ap.add_argument("--sizes", default="10,100,1000")
+    ap.add_argument("--repeats", type=int, help="runs per size and mode in `journal` (default 3, and 1 from 1000)")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -319,11 +430,15 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="procella-bench-"))
     servers = []
     try:
-        need_server = any(s in args.sections for s in ("overhead", "up", "large"))
+        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large"))
         if need_server:
             print("starting wrangler dev (optimized build) ...", flush=True)
-            main_server = start_server(DEFAULT_VARS, tmp / "delta")
+            main_server = start_server(DEFAULT_VARS, tmp / "main")
             servers.append(main_server)
+        if any(s in args.sections for s in ("up", "journal")):
+            # Checkpoints as before journaling: the CLI told journalVersion 0 uploads a (delta) checkpoint per step.
+            delta_server = start_server({**DEFAULT_VARS, "PROCELLA_JOURNALING": "false"}, tmp / "delta")
+            servers.append(delta_server)
         if "overhead" in args.sections:
             print("== request overhead", flush=True)
             overhead(main_server, args.requests)
@@ -332,9 +447,13 @@ def main():
             descope(tmp, min(args.requests, 100))
         if "up" in args.sections:
             print("== pulumi up", flush=True)
-            full = start_server({**DEFAULT_VARS, "PROCELLA_DELTA_CHECKPOINTS": "false"}, tmp / "full")
+            full = start_server({**DEFAULT_VARS, "PROCELLA_JOURNALING": "false", "PROCELLA_DELTA_CHECKPOINTS": "false"},
+                                tmp / "full")
             servers.append(full)
-            ups(main_server, full, sizes, tmp)
+            ups(delta_server, full, sizes, tmp)
+        if "journal" in args.sections:
+            print("== journaling", flush=True)
+            journal(main_server, delta_server, sizes, args.repeats, tmp)
         if "large" in args.sections:
             print("== large state", flush=True)
             large(main_server, tmp)

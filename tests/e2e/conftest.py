@@ -214,8 +214,8 @@ class Pulumi:
 
 @pytest.fixture
 def pulumi(server, tmp_path):
-    def make(token=ADMIN_TOKEN, project="webapp"):
-        return Pulumi(server, token, tmp_path / f"cli-{token}-{project}", project)
+    def make(token=ADMIN_TOKEN, project="webapp", binary=NEWEST_CLI):
+        return Pulumi(server, token, tmp_path / f"cli-{token}-{project}", project, binary)
 
     return make
 

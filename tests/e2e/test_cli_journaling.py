@@ -132,17 +132,9 @@ def test_every_kind_of_update_leaves_the_file_backends_state(mode_server, versio
 def test_a_killed_cli_leaves_its_journaled_state_and_pending_create(server, version, unique, tmp_path):
     t = Twins(server, tmp_path, unique("kill"), unique("dev"), CLI_VERSIONS[version])
     p = t.svc
-    p.run("config", "set", "greeting", "hi")
-    p.run("config", "set", "--secret", "pw", "x")
-    (p.dir / "Pulumi.yaml").write_text(f"name: {t.project}\nruntime: yaml\n" + program(
-        {"quick": {"value": "quick"}, "slow": {"value": "slow", "sleepSeconds": 120, "after": ["quick"]}}))
     mark = server.log_mark()
-    cli = p.start("up", "--yes", "--skip-preview")
+    cli = kill_while_creating_slow(t)
     try:
-        # Export replays the running journal: wait until it holds `quick` and the begun create of `slow`.
-        wait_until(lambda: creating_slow(p), 120, "the create of `slow` to be journaled")
-        os.killpg(cli.pid, signal.SIGKILL)
-        cli.wait(timeout=30)
         assert server.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] != "", "still locked"
         p.run("cancel", "--yes")
         assert server.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] == ""
@@ -165,6 +157,24 @@ def test_a_killed_cli_leaves_its_journaled_state_and_pending_create(server, vers
     finally:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
+
+
+def kill_while_creating_slow(t):
+    """Runs `up` of `quick` then `slow` (which takes two minutes) on the server side and kills the CLI (SIGKILL, as a
+    crash) once the live state shows `quick` created and `slow` being created. Returns the dead process."""
+    p = t.svc
+    p.run("config", "set", "greeting", "hi")
+    p.run("config", "set", "--secret", "pw", "x")
+    (p.dir / "Pulumi.yaml").write_text(f"name: {t.project}\nruntime: yaml\n" + program(
+        {"quick": {"value": "quick"}, "slow": {"value": "slow", "sleepSeconds": 120, "after": ["quick"]}}))
+    cli = p.start("up", "--yes", "--skip-preview")
+    try:
+        # Export replays the running journal: wait until it holds `quick` and the begun create of `slow`.
+        wait_until(lambda: creating_slow(p), 120, "the create of `slow` to be journaled")
+    finally:
+        os.killpg(cli.pid, signal.SIGKILL)
+        cli.wait(timeout=30)
+    return cli
 
 
 def creating_slow(p):
@@ -190,16 +200,8 @@ def short_lease(server_factory):
 def test_an_expired_lease_keeps_the_journaled_state(short_lease, version, unique, tmp_path):
     t = Twins(short_lease, tmp_path, unique("exp"), unique("dev"), CLI_VERSIONS[version])
     p = t.svc
-    p.run("config", "set", "greeting", "hi")
-    p.run("config", "set", "--secret", "pw", "x")
-    (p.dir / "Pulumi.yaml").write_text(f"name: {t.project}\nruntime: yaml\n" + program(
-        {"quick": {"value": "quick"}, "slow": {"value": "slow", "sleepSeconds": 120, "after": ["quick"]}}))
-    mark = short_lease.log_mark()
-    cli = p.start("up", "--yes", "--skip-preview")
+    cli = kill_while_creating_slow(t)
     try:
-        wait_until(lambda: creating_slow(p), 120, "the create of `slow` to be journaled")
-        os.killpg(cli.pid, signal.SIGKILL)
-        cli.wait(timeout=30)
         # Nobody cancels: the lease object's alarm ends the update and stores what its journal holds.
         wait_until(lambda: short_lease.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] == "",
                    LEASE_SECONDS + 20, "the lease to expire")

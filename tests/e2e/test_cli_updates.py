@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, ORG
+from conftest import ADMIN_TOKEN, CLI_VERSIONS, ORG
 
 
 def write_program(p, items, extra_outputs=""):
@@ -29,11 +29,12 @@ def write_program(p, items, extra_outputs=""):
     )
 
 
-@pytest.fixture
-def cli(pulumi, unique, tmp_path):
+@pytest.fixture(params=list(CLI_VERSIONS))
+def cli(request, pulumi, unique, tmp_path):
+    """A CLI of each supported version (the newest and the oldest) in a fresh project."""
     def make(project=None):
         project = project or unique("app")
-        p = pulumi(project=project)
+        p = pulumi(project=project, binary=CLI_VERSIONS[request.param])
         p.project = project
         p.state = tmp_path / f"provider-state-{project}"
         p.state.mkdir()
@@ -136,8 +137,7 @@ def test_concurrent_up_is_refused_and_cancel_frees_the_stack(cli, unique):
     (p.dir / "Pulumi.yaml").write_text(
         f"name: {p.project}\nruntime: yaml\nresources:\n  slow:\n    type: procella-test:index:Item\n"
         "    properties:\n      value: slow\n      sleepSeconds: 60\n")
-    slow = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--non-interactive"], cwd=p.dir, env=p.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    slow = p.start("up", "--yes", "--skip-preview")
     try:
         deadline = time.time() + 60
         while time.time() < deadline:

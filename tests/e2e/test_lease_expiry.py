@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ADMIN_TOKEN, DEFAULT_VARS, ORG, Pulumi
 from test_http_updates import deployment, program, up
+from twins import wait_until
 
 LEASE_SECONDS = 8
 
@@ -18,15 +19,6 @@ LEASE_SECONDS = 8
 @pytest.fixture(scope="module")
 def short_lease(server_factory):
     return server_factory({**DEFAULT_VARS, "PROCELLA_LEASE_SECONDS": str(LEASE_SECONDS)})
-
-
-def wait_until(check, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_an_expired_lease_is_over_for_good(short_lease, unique):
