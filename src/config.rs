@@ -55,14 +55,18 @@ fn flag(var: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
     }
 }
 
+/// A single journal entry larger than the batch cap cannot be split and fails its update, so the cap stays well
+/// above an ordinary entry (a few KB).
+const MIN_JOURNAL_BATCH_BYTES: usize = 16 << 10;
+
 fn journal_batch_max(var: &impl Fn(&str) -> Option<String>) -> Result<usize, ApiError> {
     let Some(v) = var("PROCELLA_JOURNAL_BATCH_MAX_BYTES").filter(|v| !v.trim().is_empty()) else {
         return Ok(crate::journal::batch::DEFAULT_MAX_BATCH_BYTES);
     };
     match v.trim().parse::<usize>() {
-        Ok(n) if (1024..=crate::journal::batch::DEFAULT_MAX_BATCH_BYTES).contains(&n) => Ok(n),
+        Ok(n) if (MIN_JOURNAL_BATCH_BYTES..=crate::journal::batch::DEFAULT_MAX_BATCH_BYTES).contains(&n) => Ok(n),
         _ => Err(ApiError::config(format!(
-            "PROCELLA_JOURNAL_BATCH_MAX_BYTES must be a number of bytes from 1024 to {}",
+            "PROCELLA_JOURNAL_BATCH_MAX_BYTES must be a number of bytes from {MIN_JOURNAL_BATCH_BYTES} to {}",
             crate::journal::batch::DEFAULT_MAX_BATCH_BYTES
         ))),
     }
@@ -192,7 +196,7 @@ mod tests {
         assert!(!with("PROCELLA_JOURNALING", "false").unwrap().journaling);
         assert!(with("PROCELLA_JOURNALING", "off").unwrap_err().message.contains("PROCELLA_JOURNALING"));
         assert_eq!(with("PROCELLA_JOURNAL_BATCH_MAX_BYTES", "65536").unwrap().journal_batch_max, 65536);
-        for bad in ["12", "lots", "999999999999"] {
+        for bad in ["12", "4096", "lots", "999999999999"] {
             let e = with("PROCELLA_JOURNAL_BATCH_MAX_BYTES", bad).unwrap_err();
             assert!(e.message.contains("PROCELLA_JOURNAL_BATCH_MAX_BYTES"), "{bad}: {}", e.message);
         }

@@ -2,7 +2,7 @@
 //! (the lease record in key-value storage, the journal in its SQLite storage), R2 (`checkpoints.rs`) and D1
 //! (`ledger.rs`).
 
-use crate::engine::store::{split_parts, JournalStore, LeaseStore, StoreError, StoreResult, StoredEntry};
+use crate::engine::store::{split_parts, JournalStats, JournalStore, LeaseStore, StoreError, StoreResult, StoredEntry};
 use crate::engine::LeaseState;
 use serde::Deserialize;
 use worker::{Env, ScheduledTime, SqlStorageValue, State, Storage};
@@ -27,13 +27,20 @@ impl Backends {
         Self { storage: state.storage(), env: env.clone() }
     }
 
-    /// Creates the journal table (once per object life; `IF NOT EXISTS` makes it cheap).
+    /// Creates the journal tables (once per object life; `IF NOT EXISTS` makes it cheap): the entries, in parts,
+    /// and per update how many entries and bytes it stored.
     pub fn migrate(state: &State) -> worker::Result<()> {
-        state.storage().sql().exec(
+        let sql = state.storage().sql();
+        sql.exec(
             "CREATE TABLE IF NOT EXISTS journal (
                 update_id TEXT NOT NULL, seq INTEGER NOT NULL, part INTEGER NOT NULL,
                 sha256 TEXT NOT NULL, body TEXT NOT NULL,
                 PRIMARY KEY (update_id, seq, part))",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS journal_stats (
+                update_id TEXT PRIMARY KEY, entries INTEGER NOT NULL, bytes INTEGER NOT NULL)",
             None,
         )?;
         Ok(())
@@ -50,15 +57,24 @@ impl LeaseStore for Backends {
     }
 
     async fn save_lease(&self, state: &LeaseState, alarm_at: Option<i64>) -> StoreResult<()> {
-        self.storage.put(LEASE_KEY, state).await.map_err(|e| store_error("lease", e))?;
-        match alarm_at {
-            Some(at) => {
-                let when = worker::js_sys::Date::new(&worker::js_sys::Number::from(at as f64));
-                self.storage.set_alarm(ScheduledTime::new(when)).await
+        // Both issued before either is awaited, so the object commits them as one write.
+        let put = self.storage.put(LEASE_KEY, state);
+        let alarm = async {
+            match alarm_at {
+                Some(at) => {
+                    let when = worker::js_sys::Date::new(&worker::js_sys::Number::from(at as f64));
+                    self.storage.set_alarm(ScheduledTime::new(when)).await
+                }
+                None => self.storage.delete_alarm().await,
             }
-            None => self.storage.delete_alarm().await,
-        }
-        .map_err(|e| store_error("alarm", e))
+        };
+        let (put, alarm) = futures_util::future::join(put, alarm).await;
+        put.map_err(|e| store_error("lease", e))?;
+        alarm.map_err(|e| store_error("alarm", e))
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.storage.sync().await.map_err(|e| store_error("sync", e))
     }
 }
 
@@ -90,47 +106,76 @@ impl JournalStore for Backends {
     }
 
     fn append(&self, update_id: &str, entries: &[StoredEntry]) -> StoreResult<()> {
-        // One synchronous run of statements: the object commits it as one atomic write before its answer leaves.
+        // An entry's first part is written last and only it carries the hash: an entry whose writes stopped half
+        // way has no part 0, is neither "stored" for a retry nor read back, and the retry overwrites its parts.
+        let mut bytes = 0i64;
         for e in entries {
-            for (part, body) in split_parts(&e.text, MAX_PART_BYTES).into_iter().enumerate() {
+            let parts = split_parts(&e.text, MAX_PART_BYTES);
+            for (part, body) in parts.into_iter().enumerate().rev() {
                 self.exec(
-                    "INSERT INTO journal (update_id, seq, part, sha256, body) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO journal (update_id, seq, part, sha256, body) VALUES (?, ?, ?, ?, ?)",
                     vec![update_id.into(), e.sequence_id.into(), (part as i64).into(), e.sha256.as_str().into(), body.into()],
                 )?;
             }
+            bytes += e.text.len() as i64;
+        }
+        self.exec(
+            "INSERT INTO journal_stats (update_id, entries, bytes) VALUES (?, ?, ?)
+             ON CONFLICT (update_id) DO UPDATE SET entries = entries + excluded.entries, bytes = bytes + excluded.bytes",
+            vec![update_id.into(), (entries.len() as i64).into(), bytes.into()],
+        )?;
+        Ok(())
+    }
+
+    fn scan(&self, update_id: &str, visit: &mut dyn FnMut(StoredEntry) -> bool) -> StoreResult<()> {
+        let cursor = self.exec(
+            "SELECT seq, part, sha256, body FROM journal WHERE update_id = ? ORDER BY seq, part",
+            vec![update_id.into()],
+        )?;
+        // Row by row: the journal is never in memory whole.
+        let mut current: Option<(StoredEntry, i64)> = None;
+        for row in cursor.next::<Part>() {
+            let r = row.map_err(|e| store_error("journal", e))?;
+            match &mut current {
+                Some((entry, last)) if entry.sequence_id == r.seq && r.part == *last + 1 => {
+                    entry.text.push_str(&r.body);
+                    *last = r.part;
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some((done, _)) = current.take() {
+                if !visit(done) {
+                    return Ok(());
+                }
+            }
+            if r.part == 0 {
+                current = Some((StoredEntry { sequence_id: r.seq, sha256: r.sha256, text: r.body }, 0));
+            }
+        }
+        if let Some((done, _)) = current {
+            visit(done);
         }
         Ok(())
     }
 
-    fn entries(&self, update_id: &str) -> StoreResult<Vec<StoredEntry>> {
-        let rows: Vec<Part> = self
-            .exec(
-                "SELECT seq, part, sha256, body FROM journal WHERE update_id = ? ORDER BY seq, part",
-                vec![update_id.into()],
-            )?
-            .to_array()
-            .map_err(|e| store_error("journal", e))?;
-        let mut out: Vec<StoredEntry> = Vec::new();
-        for r in rows {
-            match out.last_mut() {
-                Some(last) if r.part > 0 && last.sequence_id == r.seq => last.text.push_str(&r.body),
-                _ => out.push(StoredEntry { sequence_id: r.seq, sha256: r.sha256, text: r.body }),
-            }
+    fn stats(&self, update_id: &str) -> StoreResult<JournalStats> {
+        #[derive(Deserialize)]
+        struct Row {
+            entries: i64,
+            bytes: i64,
         }
-        Ok(out)
-    }
-
-    fn has_entries(&self, update_id: &str) -> StoreResult<bool> {
-        let rows: Vec<serde_json::Value> = self
-            .exec("SELECT 1 AS found FROM journal WHERE update_id = ? LIMIT 1", vec![update_id.into()])?
+        let rows: Vec<Row> = self
+            .exec("SELECT entries, bytes FROM journal_stats WHERE update_id = ?", vec![update_id.into()])?
             .to_array()
             .map_err(|e| store_error("journal", e))?;
-        Ok(!rows.is_empty())
+        Ok(rows.first().map_or(JournalStats::default(), |r| JournalStats { entries: r.entries, bytes: r.bytes }))
     }
 
     fn clear(&self, keep: Option<&str>) -> StoreResult<()> {
         let keep: SqlStorageValue = keep.map_or(SqlStorageValue::Null, Into::into);
-        self.exec("DELETE FROM journal WHERE ? IS NULL OR update_id != ?", vec![keep.clone(), keep])?;
+        self.exec("DELETE FROM journal WHERE ? IS NULL OR update_id != ?", vec![keep.clone(), keep.clone()])?;
+        self.exec("DELETE FROM journal_stats WHERE ? IS NULL OR update_id != ?", vec![keep.clone(), keep])?;
         Ok(())
     }
 }

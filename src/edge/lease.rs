@@ -27,7 +27,8 @@ pub enum LeaseCall {
         journaling: bool,
         engine_version: String,
     },
-    Check { update_id: String, token: String },
+    /// Checks a lease token; with `ended_ok`, also accepts the token of the update that last ended (a retry).
+    Check { update_id: String, token: String, ended_ok: bool },
     Renew { update_id: String, token: String, duration: i64, max_ms: i64 },
     /// Ends the update with `status` (its token's own call).
     Complete { update_id: String, token: String, status: String },
@@ -75,7 +76,9 @@ impl StackLease {
                 let r = e.start(&s, req, t).await?;
                 LeaseReply { lease: Some(r.lease), version: r.version, journal_version: r.journal_version }
             }
-            LeaseCall::Check { update_id, token } => LeaseReply { lease: Some(e.check(&s, &update_id, &token, t).await?), ..Default::default() },
+            LeaseCall::Check { update_id, token, ended_ok } => {
+                LeaseReply { lease: e.check(&s, &update_id, &token, ended_ok, t).await?, ..Default::default() }
+            }
             LeaseCall::Renew { update_id, token, duration, max_ms } => {
                 LeaseReply { lease: Some(e.renew(&s, &update_id, &token, duration, max_ms, t).await?), ..Default::default() }
             }
@@ -168,7 +171,8 @@ impl DurableObject for StackLease {
     async fn alarm(&self) -> Result<Response> {
         match self.engine.alarm(&self.stores(), now()).await {
             Ok(outcome) => Response::ok(format!("{outcome:?}")),
-            Err(e) => error(&e),
+            // An error tells the runtime the alarm did not run, and it retries it.
+            Err(e) => Err(worker::Error::RustError(format!("{} {}", e.message, e.detail.unwrap_or_default()))),
         }
     }
 }

@@ -111,6 +111,10 @@ fn cli_version(req: &Request) -> String {
 
 /// A small JSON body that may be absent (`StartUpdate` without tags sends `{}` or nothing).
 async fn read_json_or_empty<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> ApiResult<T> {
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_JSON_BODY) {
+        return Err(ApiError::payload_too_large(format!("request body is larger than {MAX_JSON_BODY} bytes")));
+    }
     let bytes = req.bytes().await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -182,15 +186,25 @@ pub async fn execute(
         Err(e) if matches!(e.status, 400 | 404) => return Err(crate::engine::not_in_progress()),
         Err(e) => return Err(e),
     };
-    let known = known_lease(id, token);
-    if !KNOWN_LEASES.with(|k| k.borrow().contains_key(&known)) {
-        // Checked by the lease object once per isolate; after that the object still checks every call itself.
-        let check = LeaseCall::Check { update_id: id.into(), token: token.into() };
-        if let Err(e) = lease::call(env, stack_id, &check).await {
-            stack_id = fresher_stack_id(db, p, stack_id, cached, e).await?;
-            lease::call(env, stack_id, &check).await?;
+    // Checked by the lease object once per isolate and lease (until it would expire); after that the object
+    // still checks every call that changes state itself. A retried `complete` may come after the lease ended.
+    let ended_ok = op == UpdateOp::Complete;
+    let mut known = known_lease(stack_id, id, token);
+    let now = worker::Date::now().as_millis() as i64;
+    let fresh = KNOWN_LEASES.with(|k| k.borrow().get(&known).is_some_and(|until| *until > now));
+    if !fresh {
+        let check = LeaseCall::Check { update_id: id.into(), token: token.into(), ended_ok };
+        let checked = match lease::call(env, stack_id, &check).await {
+            Ok(r) => r,
+            Err(e) => {
+                stack_id = fresher_stack_id(db, p, stack_id, cached, e).await?;
+                known = known_lease(stack_id, id, token);
+                lease::call(env, stack_id, &check).await?
+            }
+        };
+        if let Some(l) = checked.lease {
+            KNOWN_LEASES.with(|k| super::memo::insert_bounded(&mut k.borrow_mut(), known.clone(), l.expires_at));
         }
-        KNOWN_LEASES.with(|k| super::memo::insert_bounded(&mut k.borrow_mut(), known.clone(), ()));
     }
     let cap = match op {
         UpdateOp::RenewLease | UpdateOp::Complete => MAX_JSON_BODY,
@@ -200,7 +214,8 @@ pub async fn execute(
     };
     let body = read_body(req, cap).await?;
     let result = run(env, db, config, stack_id, id, op, token, body).await;
-    if matches!(&result, Err(e) if e.status == 401 || e.status == 403) {
+    let over = matches!(&result, Err(e) if e.status == 401 || e.status == 403) || (op == UpdateOp::Complete && result.is_ok());
+    if over {
         KNOWN_LEASES.with(|k| k.borrow_mut().remove(&known));
     }
     result
@@ -223,13 +238,14 @@ async fn fresher_stack_id(db: &D1Database, p: &StackPath, id: i64, cached: bool,
 }
 
 thread_local! {
-    /// Lease tokens the lease object has accepted in this isolate (hashed), so bodies are read only for them.
-    /// Only a pre-check: the lease object checks every call itself.
-    static KNOWN_LEASES: std::cell::RefCell<std::collections::HashMap<String, ()>> = Default::default();
+    /// Lease tokens the lease object has accepted in this isolate, hashed with their stack and update, with when
+    /// their lease would expire: bodies are read only for them. Only a pre-check: every call that changes state
+    /// is checked by the lease object itself (events, which only add to the dashboard's log, rely on it).
+    static KNOWN_LEASES: std::cell::RefCell<std::collections::HashMap<String, i64>> = Default::default();
 }
 
-fn known_lease(update_id: &str, token: &str) -> String {
-    crate::checkpoint::delta::sha256_hex(format!("{update_id}\0{token}").as_bytes())
+fn known_lease(stack_id: i64, update_id: &str, token: &str) -> String {
+    crate::checkpoint::delta::sha256_hex(format!("{stack_id}\0{update_id}\0{token}").as_bytes())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,49 +1,88 @@
-//! The end of an update: its state becomes that update's checkpoint object, then the ledger records the end.
-//! A journaled update's checkpoint is built here, once, from its base and its whole journal in one pass; an
-//! update that uploaded checkpoints already has its object, and the ledger learns its final size and count.
+//! The end of an update: its state becomes that update's checkpoint object, then the ledger records the end, then
+//! the lease is released. A journaled update's checkpoint is built here, once, from its base and its whole journal
+//! in one pass over the stored rows; an update that uploaded checkpoints already has its object, and the ledger
+//! learns its final size and count.
 
 use super::lease::{Lease, LeaseState};
-use super::store::{checkpoint_key, Checkpoint, JournalStore, ObjectStore, Stores};
-use super::{clock, Engine};
+use super::store::{checkpoint_key, journal_key, Checkpoint, JournalStore, ObjectStore, Stores};
+use super::{clock, Engine, MAX_TEXT_IN_MEMORY};
 use crate::api::updates::resource_count;
 use crate::checkpoint::delta::sha256_hex;
 use crate::error::ApiError;
 use crate::journal::replay::{self, Manifest, Replayed, Replayer};
+
+/// Tries at building an update's state from its journal before giving up on it. A try that fails on storage is
+/// retried (by the CLI, by the alarm); one that cannot succeed (the object runs out of memory or time on it) must
+/// not keep the stack locked for ever.
+const MAX_SETTLE_ATTEMPTS: u32 = 5;
 
 /// What an update leaves behind.
 enum Materialized {
     /// No new state: a preview, or an update that stored nothing.
     Nothing,
     Stored(Checkpoint),
-    /// Its journal cannot be replayed; the update is recorded failed and the stack keeps its previous state.
+    /// Its journal cannot be replayed; the update is recorded failed and the stack keeps its previous state. The
+    /// raw entries are saved beside the checkpoints for whoever repairs the stack.
     Corrupt(ApiError),
 }
 
+/// How an update ended.
+pub(super) struct Ended {
+    /// What went wrong for the caller to report (a corrupt journal), though the update did end.
+    pub error: Option<ApiError>,
+}
+
 impl Engine {
-    /// Stores the update's state and records its end with `status` in the ledger. The caller releases the lease
-    /// only after this succeeded, so a storage failure is retried instead of leaving the ledger behind. Returns the
-    /// error of a journal that cannot be replayed (the update is then recorded as failed).
+    /// Ends the update that holds `st`'s lease: stores its state, records the end in the ledger with `status` (or
+    /// `failed` when its state could not be built), releases the lease and drops its journal. Storage failures
+    /// leave the lease in place for a retry.
     ///
     /// # Errors
     /// 5xx from storage.
-    pub(super) async fn finish(
+    pub(super) async fn end(
         &self,
         s: &impl Stores,
-        st: &LeaseState,
+        st: &mut LeaseState,
         lease: &Lease,
         status: &str,
         now: i64,
-    ) -> Result<Option<ApiError>, ApiError> {
+    ) -> Result<Ended, ApiError> {
         let stack_id = Self::stack_id(st)?;
-        let (checkpoint, corrupt) = match self.materialize(s, stack_id, lease, now).await? {
+        let mut keep_journal = false;
+        let materialized = if lease.journal && lease.version > 0 && lease.settle_attempts >= MAX_SETTLE_ATTEMPTS {
+            keep_journal = true;
+            Materialized::Corrupt(ApiError::conflict(format!(
+                "the update's state could not be built from its journal in {MAX_SETTLE_ATTEMPTS} tries; \
+                 its journal is kept and the stack keeps its previous state"
+            )))
+        } else {
+            if lease.journal && lease.version > 0 {
+                // Counted (durably) before the try: a try that kills the object must count too.
+                if let Some(held) = st.active.as_mut().filter(|l| l.update_id == lease.update_id) {
+                    held.settle_attempts += 1;
+                }
+                self.save(s, st, None).await?;
+                s.flush().await?;
+            }
+            self.materialize(s, stack_id, lease, now).await?
+        };
+        let (checkpoint, error) = match materialized {
             Materialized::Nothing => (None, None),
             Materialized::Stored(cp) => (Some(cp), None),
             Materialized::Corrupt(e) => (None, Some(e)),
         };
-        let status = if corrupt.is_some() { "failed" } else { status };
+        let status = if error.is_some() { "failed" } else { status };
         s.finish_update(stack_id, &lease.update_id, status, checkpoint.as_ref()).await?;
-        self.memory.borrow_mut().text = None;
-        Ok(corrupt)
+        st.end(status);
+        if keep_journal {
+            st.kept_journal = Some(lease.update_id.clone());
+        }
+        self.save(s, st, None).await?;
+        s.clear(st.kept_journal.as_deref())?;
+        let mut m = self.memory.borrow_mut();
+        m.text = None;
+        m.replayed = None;
+        Ok(Ended { error })
     }
 
     async fn materialize(&self, s: &impl Stores, stack_id: i64, lease: &Lease, now: i64) -> Result<Materialized, ApiError> {
@@ -55,7 +94,10 @@ impl Engine {
             let Some(replayed) = self.replay_journal(s, lease, now).await? else { return Ok(Materialized::Nothing) };
             let replayed = match replayed {
                 Ok(r) => r,
-                Err(e) => return Ok(Materialized::Corrupt(e)),
+                Err(e) => {
+                    self.save_raw_journal(s, stack_id, lease).await?;
+                    return Ok(Materialized::Corrupt(e));
+                }
             };
             let cp = Checkpoint {
                 version: lease.version,
@@ -84,7 +126,8 @@ impl Engine {
     }
 
     /// Replays the update's base and journal: `None` when it has no entries, an inner error when they do not
-    /// replay (a corrupt journal, answered 409).
+    /// replay (a corrupt journal, answered 409). The rows are read one at a time and each is dropped once applied,
+    /// so memory holds the base, the states that survive and the result, never the whole journal.
     ///
     /// # Errors
     /// 5xx from storage, including a base object that has gone missing.
@@ -94,8 +137,7 @@ impl Engine {
         lease: &Lease,
         now: i64,
     ) -> Result<Option<Result<Replayed, ApiError>>, ApiError> {
-        let entries = s.entries(&lease.update_id)?;
-        if entries.is_empty() {
+        if s.stats(&lease.update_id)?.entries == 0 {
             return Ok(None);
         }
         let base = match &lease.base {
@@ -106,33 +148,74 @@ impl Engine {
             None => None,
         };
         let manifest = Manifest { time: clock::rfc3339(now), version: lease.engine_version.clone() };
-        let replayed = (|| {
-            let base = base.as_deref().map(std::str::from_utf8).transpose().map_err(|_| {
-                replay::ReplayError::BadDeployment("the base checkpoint is not UTF-8".into())
-            })?;
-            let mut r = Replayer::new(base.map(replay::deployment_of).transpose()?.flatten())?;
-            for e in &entries {
-                r.add_text(&e.text)?;
+        let base = base.as_deref().map(std::str::from_utf8).transpose();
+        let mut replayer = match base
+            .map_err(|_| replay::ReplayError::BadDeployment("the base checkpoint is not UTF-8".into()))
+            .and_then(|b| b.map(replay::deployment_of).transpose())
+            .and_then(|d| Replayer::new(d.flatten()))
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(Err(corrupt(lease, &e)))),
+        };
+        let mut failed = None;
+        s.scan(&lease.update_id, &mut |entry| match replayer.add_copied(&entry.text) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
             }
-            r.finish(&manifest)
-        })();
-        Ok(Some(replayed.map_err(|e| {
-            crate::log::error(&format!("update {}: {e}", lease.update_id));
-            ApiError::conflict(e.to_string())
-        })))
+        })?;
+        if let Some(e) = failed {
+            return Ok(Some(Err(corrupt(lease, &e))));
+        }
+        Ok(Some(replayer.finish(&manifest).map_err(|e| corrupt(lease, &e))))
+    }
+
+    /// Keeps a journal that does not replay, as `{"entries": [...]}` beside the stack's checkpoints.
+    async fn save_raw_journal(&self, s: &impl Stores, stack_id: i64, lease: &Lease) -> Result<(), ApiError> {
+        let mut text = String::from("{\"entries\":[");
+        let mut first = true;
+        s.scan(&lease.update_id, &mut |e| {
+            if !std::mem::take(&mut first) {
+                text.push(',');
+            }
+            text.push_str(&e.text);
+            true
+        })?;
+        text.push_str("]}");
+        s.put_object(&journal_key(stack_id, &lease.update_id), text.into_bytes()).await?;
+        Ok(())
     }
 
     /// The state of the stack's running journaled update, replayed on demand (export, the dashboard): `None`
-    /// when no journaled update is running or it has no entries yet (its base is then the stack's state).
+    /// when no journaled update is running or it has no entries yet (its base is then the stack's state). A
+    /// replay is kept (up to 8 MiB) until the journal grows, so readers polling a quiet update cost nothing.
     ///
     /// # Errors
     /// 409 for a journal that does not replay; 5xx from storage.
     pub async fn current(&self, s: &impl Stores, now: i64) -> Result<Option<String>, ApiError> {
+        let _serial = self.lock().await;
         let st = self.state(s).await?;
         let Some(lease) = st.active.filter(|l| l.journal && l.version > 0) else { return Ok(None) };
+        let entries = s.stats(&lease.update_id)?.entries;
+        let cached = self.memory.borrow().replayed.as_ref().filter(|r| r.0 == lease.update_id && r.1 == entries).map(|r| r.2.clone());
+        if let Some(text) = cached {
+            return Ok(Some(text));
+        }
         match self.replay_journal(s, &lease, now).await? {
             None => Ok(None),
-            Some(r) => r.map(|r| Some(r.text)),
+            Some(Err(e)) => Err(e),
+            Some(Ok(r)) => {
+                if r.text.len() <= MAX_TEXT_IN_MEMORY {
+                    self.memory.borrow_mut().replayed = Some((lease.update_id.clone(), entries, r.text.clone()));
+                }
+                Ok(Some(r.text))
+            }
         }
     }
+}
+
+fn corrupt(lease: &Lease, e: &replay::ReplayError) -> ApiError {
+    crate::log::error(&format!("update {}: {e}", lease.update_id));
+    ApiError::conflict(e.to_string())
 }

@@ -34,6 +34,19 @@ pub struct Lease {
     /// deployment built from its journal.
     #[serde(default)]
     pub engine_version: String,
+    /// How many times building this update's state from its journal has been tried (counted before each try, so
+    /// a try that kills the object counts too).
+    #[serde(default)]
+    pub settle_attempts: u32,
+}
+
+/// The update that last held the lease, as it ended: a retried `complete` of it (its token, its status) succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    pub update_id: String,
+    /// SHA-256 of its lease token: the token itself is not kept once the lease is over.
+    pub token_sha256: String,
+    pub status: String,
 }
 
 /// A stored checkpoint: its stack version and R2 key.
@@ -50,6 +63,14 @@ pub struct LeaseState {
     #[serde(default)]
     pub stack_id: Option<i64>,
     pub active: Option<Lease>,
+    #[serde(default)]
+    pub ended: Option<Ended>,
+    /// The stack was deleted but some of its objects may be left: the alarm removes them.
+    #[serde(default)]
+    pub purge: bool,
+    /// An update whose state could not be built from its journal: its entries are kept, not cleared.
+    #[serde(default)]
+    pub kept_journal: Option<String>,
 }
 
 impl LeaseState {
@@ -79,6 +100,7 @@ impl LeaseState {
             journal: false,
             base: None,
             engine_version: String::new(),
+            settle_attempts: 0,
         };
         self.active = Some(lease.clone());
         Ok(lease)
@@ -117,15 +139,29 @@ impl LeaseState {
         Ok(lease.clone())
     }
 
-    /// Ends the lease of `update_id` when its token completes it.
+    /// Ends the lease of `update_id` with `status` when its token completes it.
     ///
     /// # Errors
-    /// As [`check`](Self::check), except that completing an already-ended update by its own id is accepted
-    /// so a retried `complete` is idempotent — the caller distinguishes that case by the update's status.
-    pub fn complete(&mut self, update_id: &str, token: &str, now: i64) -> Result<(), ApiError> {
+    /// As [`check`](Self::check).
+    pub fn complete(&mut self, update_id: &str, token: &str, status: &str, now: i64) -> Result<(), ApiError> {
         self.check(update_id, token, now)?;
-        self.active = None;
+        self.end(status);
         Ok(())
+    }
+
+    /// Records how the lease's update ended (and drops the lease), so a retry of its `complete` is recognized.
+    pub fn end(&mut self, status: &str) {
+        if let Some(l) = self.active.take() {
+            let token_sha256 = crate::checkpoint::delta::sha256_hex(l.token.as_bytes());
+            self.ended = Some(Ended { update_id: l.update_id, token_sha256, status: status.to_owned() });
+        }
+    }
+
+    /// How `update_id` ended, if it was the last update here and `token` was its token.
+    pub fn ended_with(&self, update_id: &str, token: &str) -> Option<&str> {
+        let e = self.ended.as_ref().filter(|e| e.update_id == update_id)?;
+        let sha = crate::checkpoint::delta::sha256_hex(token.as_bytes());
+        constant_time_eq(e.token_sha256.as_bytes(), sha.as_bytes()).then_some(e.status.as_str())
     }
 
     /// The lease, if `update_id` holds it (live or not).
@@ -140,14 +176,16 @@ impl LeaseState {
 
     /// Cancels whatever holds the lease (an API-token action). Returns the update that was cancelled.
     pub fn cancel(&mut self, update_id: &str) -> Option<Lease> {
-        self.held_by(update_id)?;
-        self.active.take()
+        let l = self.held_by(update_id)?.clone();
+        self.end("cancelled");
+        Some(l)
     }
 
     /// Drops an expired lease (the Durable Object's alarm), returning it so its update can be marked failed.
     pub fn expire(&mut self, now: i64) -> Option<Lease> {
-        self.expired(now)?;
-        self.active.take()
+        let l = self.expired(now)?.clone();
+        self.end("failed");
+        Some(l)
     }
 }
 
@@ -238,10 +276,13 @@ mod tests {
     fn complete_and_expire_release_the_lease() {
         let mut s = LeaseState::default();
         s.start("u1", "tok1", T0, L).unwrap();
-        assert_eq!(s.complete("u1", "nope", T0 + 1).unwrap_err().status, 401);
-        s.complete("u1", "tok1", T0 + 1).unwrap();
+        assert_eq!(s.complete("u1", "nope", "succeeded", T0 + 1).unwrap_err().status, 401);
+        s.complete("u1", "tok1", "succeeded", T0 + 1).unwrap();
         assert!(s.live(T0 + 2).is_none());
-        assert_eq!(s.complete("u1", "tok1", T0 + 2).unwrap_err().status, 403);
+        assert_eq!(s.complete("u1", "tok1", "succeeded", T0 + 2).unwrap_err().status, 403);
+        assert_eq!(s.ended_with("u1", "tok1"), Some("succeeded"), "a retry of that complete is recognized");
+        assert_eq!(s.ended_with("u1", "nope"), None, "by its token only");
+        assert!(!serde_json::to_string(&s).unwrap().contains("tok1"), "an ended lease's token is not kept");
 
         s.start("u2", "tok2", T0, L).unwrap();
         assert!(s.expire(T0 + 10).is_none(), "not yet");

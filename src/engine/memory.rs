@@ -109,6 +109,10 @@ impl LeaseStore for Fake {
         self.alarm.set(alarm_at);
         Ok(())
     }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.call("lease.flush")
+    }
 }
 
 impl JournalStore for Fake {
@@ -128,14 +132,26 @@ impl JournalStore for Fake {
         Ok(())
     }
 
-    fn entries(&self, update_id: &str) -> StoreResult<Vec<StoredEntry>> {
-        self.call("journal.entries")?;
-        Ok(self.journal.borrow().iter().filter(|((u, _), _)| u == update_id).map(|(_, e)| e.clone()).collect())
+    fn scan(&self, update_id: &str, visit: &mut dyn FnMut(StoredEntry) -> bool) -> StoreResult<()> {
+        self.call("journal.scan")?;
+        let rows: Vec<StoredEntry> =
+            self.journal.borrow().iter().filter(|((u, _), _)| u == update_id).map(|(_, e)| e.clone()).collect();
+        for e in rows {
+            if !visit(e) {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    fn has_entries(&self, update_id: &str) -> StoreResult<bool> {
-        self.call("journal.has")?;
-        Ok(self.journal.borrow().keys().any(|(u, _)| u == update_id))
+    fn stats(&self, update_id: &str) -> StoreResult<JournalStats> {
+        self.call("journal.stats")?;
+        let j = self.journal.borrow();
+        let mine = j.iter().filter(|((u, _), _)| u == update_id);
+        Ok(mine.fold(JournalStats::default(), |s, (_, e)| JournalStats {
+            entries: s.entries + 1,
+            bytes: s.bytes + e.text.len() as i64,
+        }))
     }
 
     fn clear(&self, keep: Option<&str>) -> StoreResult<()> {

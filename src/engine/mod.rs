@@ -40,9 +40,14 @@ use std::cell::RefCell;
 /// When recording an abandoned update in D1 fails, the alarm tries again after this long.
 pub const RETRY_FINISH_MS: i64 = 30_000;
 
-/// Checkpoint texts up to this size stay in memory for the next delta; larger ones are read back from R2, so an
-/// upload's copies (request, text, the copy R2 is handed) stay well inside the isolate's 128 MB.
+/// Checkpoint texts up to this size stay in memory for the next delta (and replayed states for the next export);
+/// larger ones are read back from R2, so an upload's copies (request, text, the copy R2 is handed) stay well inside
+/// the isolate's 128 MB.
 const MAX_TEXT_IN_MEMORY: usize = 8 << 20;
+
+/// The most journal one update may store. The replay at its end holds the base, the states that survive and the
+/// result (not the journal itself), inside the object's 128 MB; this bounds the work and the object's storage.
+pub const MAX_JOURNAL_BYTES: i64 = 256 << 20;
 
 /// The text of the running update's last checkpoint, kept so the next delta applies without reading R2.
 struct Text {
@@ -56,18 +61,32 @@ struct Text {
 struct Memory {
     state: Option<LeaseState>,
     text: Option<Text>,
+    /// The last replay of the running update's journal: (update, entries it covers, text).
+    replayed: Option<(String, i64, String)>,
 }
 
 /// One stack's update engine. The Durable Object owns one for as long as it lives.
-#[derive(Default)]
 pub struct Engine {
     memory: RefCell<Memory>,
     serial: Mutex<()>,
+    journal_limit: i64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self { memory: RefCell::default(), serial: Mutex::new(()), journal_limit: MAX_JOURNAL_BYTES }
+    }
 }
 
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An engine whose updates may store at most `bytes` of journal (for tests).
+    #[cfg(test)]
+    pub fn with_journal_limit(bytes: i64) -> Self {
+        Self { journal_limit: bytes, ..Self::default() }
     }
 
     /// Drops what is kept in memory, as an eviction does (for tests).
@@ -80,7 +99,16 @@ impl Engine {
         self.serial.lock().await
     }
 
-    /// The lease record, from memory or storage.
+    /// The lease record for a call that changes nothing and takes no lock: from memory, or read from storage
+    /// without keeping it (only calls under the lock fill the memory, so it never runs ahead of storage).
+    async fn peek(&self, s: &impl store::LeaseStore) -> Result<LeaseState, ApiError> {
+        if let Some(state) = self.memory.borrow().state.clone() {
+            return Ok(state);
+        }
+        Ok(s.load_lease().await?.unwrap_or_default())
+    }
+
+    /// The lease record, from memory or storage, for a call under the lock.
     async fn state(&self, s: &impl store::LeaseStore) -> Result<LeaseState, ApiError> {
         if let Some(state) = self.memory.borrow().state.clone() {
             return Ok(state);

@@ -67,8 +67,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes the stack: its ledger rows, then its objects, then the journal and lease. A running update is
-    /// refused unless `force`, which ends it.
+    /// Deletes the stack. A running update is refused unless `force`, which ends it (its state is not built: the
+    /// stack goes). The lease is released first, then the ledger rows go (after which nothing points at the
+    /// objects), then the objects; if removing those fails, the alarm finishes it.
     ///
     /// # Errors
     /// 409 while an update runs without `force`; 5xx from storage.
@@ -77,18 +78,24 @@ impl Engine {
         let mut st = self.state(s).await?;
         st.stack_id = Some(stack_id);
         self.settle_expired(s, &mut st, now).await?;
-        if st.live(now).is_some() && !force {
-            return Err(ApiError::conflict(
-                "the stack has an update in progress; cancel it first or delete with --force",
-            ));
+        if let Some(running) = st.live(now).cloned() {
+            if !force {
+                return Err(ApiError::conflict(
+                    "the stack has an update in progress; cancel it first or delete with --force",
+                ));
+            }
+            s.finish_update(stack_id, &running.update_id, "cancelled", None).await?;
+            st.end("cancelled");
         }
-        // The ledger first: once its rows are gone nothing points at the objects, which are then removed.
+        st.purge = true;
+        st.kept_journal = None;
+        self.save(s, &st, Some(now + super::RETRY_FINISH_MS)).await?;
+        s.clear(None)?;
+        self.memory.borrow_mut().text = None;
         s.delete_stack(stack_id).await?;
         s.delete_objects(&stack_prefix(stack_id)).await?;
-        s.clear(None)?;
-        st.active = None;
+        st.purge = false;
         self.save(s, &st, None).await?;
-        self.memory.borrow_mut().text = None;
         Ok(())
     }
 }

@@ -38,6 +38,8 @@ pub trait LeaseStore {
     async fn load_lease(&self) -> StoreResult<Option<LeaseState>>;
     /// Stores the record and sets the alarm to `alarm_at` (ms since the epoch), or clears it.
     async fn save_lease(&self, state: &LeaseState, alarm_at: Option<i64>) -> StoreResult<()>;
+    /// Waits until what was saved is on disk (before work that could kill the object).
+    async fn flush(&self) -> StoreResult<()>;
 }
 
 /// A journal entry as stored: its sequence ID, the hash of its text, and the text.
@@ -48,17 +50,24 @@ pub struct StoredEntry {
     pub text: String,
 }
 
+/// How much journal an update has stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    pub entries: i64,
+    pub bytes: i64,
+}
+
 /// The journal of the running update (the Durable Object's SQLite storage: one row per entry, keyed by update and
-/// sequence ID). A batch is stored atomically before the call returns.
+/// sequence ID). Every stored entry is complete: one written in parts counts only once its last write landed.
 pub trait JournalStore {
     /// The hashes of the entries of `update_id` already stored among `sequence_ids`.
     fn stored_hashes(&self, update_id: &str, sequence_ids: &[i64]) -> StoreResult<Vec<(i64, String)>>;
-    /// Stores entries (none of which is stored yet), all or none.
+    /// Stores entries none of which is stored yet, and counts them in the update's [`JournalStats`].
     fn append(&self, update_id: &str, entries: &[StoredEntry]) -> StoreResult<()>;
-    /// Every entry of `update_id`, in sequence order.
-    fn entries(&self, update_id: &str) -> StoreResult<Vec<StoredEntry>>;
-    /// Whether `update_id` has any entry.
-    fn has_entries(&self, update_id: &str) -> StoreResult<bool>;
+    /// Visits the entries of `update_id` in sequence order, one at a time (a journal is never read whole into
+    /// memory), until `visit` returns false.
+    fn scan(&self, update_id: &str, visit: &mut dyn FnMut(StoredEntry) -> bool) -> StoreResult<()>;
+    fn stats(&self, update_id: &str) -> StoreResult<JournalStats>;
     /// Removes the entries of every update but `keep` (all of them when `None`).
     fn clear(&self, keep: Option<&str>) -> StoreResult<()>;
 }
@@ -134,6 +143,11 @@ impl<T: LeaseStore + JournalStore + ObjectStore + Ledger> Stores for T {}
 /// The R2 key of a stack version's checkpoint, under the immutable stack id so renames move nothing.
 pub fn checkpoint_key(stack_id: i64, version: i64) -> String {
     format!("stacks/{stack_id}/checkpoints/{version}.json")
+}
+
+/// Where the raw journal of an update whose state could not be built is kept.
+pub fn journal_key(stack_id: i64, update_id: &str) -> String {
+    format!("stacks/{stack_id}/journals/{update_id}.json")
 }
 
 /// The prefix of every object of a stack.

@@ -331,3 +331,98 @@ fn the_lease_record_is_read_once_per_object_life() {
     }
     assert_eq!(f.calls.borrow()["lease.load"], 1, "batches are checked against the lease kept in memory");
 }
+
+#[test]
+fn a_retried_complete_is_recognized_by_its_token_and_status() {
+    let (e, f) = running(true);
+    journal(&e, &f, &[begin(1, 1, "a"), success(2, 1, "a", "1")]).unwrap();
+    block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 2)).unwrap();
+    block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 3)).unwrap();
+    assert_eq!(block_on(e.complete(&f, "u1", "tok-u1", "failed", T0 + 3)).unwrap_err().status, 403, "another status");
+    assert_eq!(block_on(e.complete(&f, "u1", "guess", "succeeded", T0 + 3)).unwrap_err().status, 403, "another token");
+    assert_eq!(block_on(e.check(&f, "u1", "tok-u1", true, T0 + 3)).unwrap(), None, "the pre-check lets the retry by");
+    assert_eq!(block_on(e.check(&f, "u1", "tok-u1", false, T0 + 3)).unwrap_err().status, 403);
+    assert_eq!(block_on(e.check(&f, "u1", "guess", true, T0 + 3)).unwrap_err().status, 403);
+    e.forget();
+    block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 4)).unwrap();
+}
+
+#[test]
+fn a_corrupt_journal_is_kept_beside_the_checkpoints() {
+    let (e, f) = running(true);
+    let dangling = json!({"version": 1, "kind": 1, "sequenceID": 2, "operationID": 1, "removeOld": null, "removeNew": 9});
+    journal(&e, &f, &[begin(1, 1, "a"), dangling]).unwrap();
+    block_on(e.cancel(&f, STACK, "u1", T0 + 2)).unwrap();
+    let kept: Value = serde_json::from_str(&f.object(&store::journal_key(STACK, "u1")).unwrap()).unwrap();
+    assert_eq!(kept["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(f.status("u1"), "failed");
+}
+
+#[test]
+fn a_journal_that_never_materializes_stops_locking_the_stack() {
+    let (e, f) = running(true);
+    journal(&e, &f, &[begin(1, 1, "a"), success(2, 1, "a", "1")]).unwrap();
+    f.fail("objects.put");
+    for i in 0..5 {
+        let err = block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 2 + i)).unwrap_err();
+        assert_eq!(err.status, 503);
+    }
+    assert_eq!(f.lease.borrow().as_ref().unwrap().active.as_ref().unwrap().settle_attempts, 5, "every try counted");
+    let gave_up = block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 10)).unwrap_err();
+    assert_eq!(gave_up.status, 409);
+    assert!(gave_up.message.contains("journal is kept"), "{}", gave_up.message);
+    assert_eq!(f.status("u1"), "failed");
+    assert!(block_on(e.status(&f, T0 + 11)).unwrap().is_none(), "the stack is free");
+    f.heal();
+    f.create_update(STACK, "u2", "update");
+    block_on(e.start(&f, start_req("u2", 1), T0 + 12)).unwrap();
+    assert_eq!(f.journal.borrow().len(), 2, "the kept journal survives the next update's start");
+}
+
+#[test]
+fn a_journal_over_its_limit_is_refused_whole() {
+    let (e, f) = (Engine::with_journal_limit(600), Fake::with_stack(STACK));
+    f.create_update(STACK, "u1", "update");
+    block_on(e.start(&f, start_req("u1", 1), T0)).unwrap();
+    journal(&e, &f, &[begin(1, 1, "a")]).unwrap();
+    let over = journal(&e, &f, &[success(2, 1, "a", &"x".repeat(600))]).unwrap_err();
+    assert_eq!(over.status, 409, "not 413: splitting would not help");
+    assert_eq!(f.journal.borrow().len(), 1);
+}
+
+#[test]
+fn a_delete_that_fails_halfway_is_finished_by_the_alarm() {
+    let (e, f) = running(true);
+    journal(&e, &f, &[begin(1, 1, "a"), success(2, 1, "a", "1")]).unwrap();
+    block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 2)).unwrap();
+    f.fail("objects.delete");
+    assert_eq!(block_on(e.delete_stack(&f, STACK, false, T0 + 3)).unwrap_err().status, 503);
+    assert!(f.stacks.borrow().is_empty(), "the rows are gone: nothing points at the objects");
+    assert_eq!(f.alarm.get(), Some(T0 + 3 + RETRY_FINISH_MS));
+    assert_eq!(block_on(e.alarm(&f, T0 + 3 + RETRY_FINISH_MS)).unwrap(), AlarmOutcome::Retry);
+    f.heal();
+    block_on(e.alarm(&f, T0 + 3 + 2 * RETRY_FINISH_MS)).unwrap();
+    assert!(f.objects.borrow().is_empty() && !f.lease.borrow().as_ref().unwrap().purge);
+}
+
+#[test]
+fn a_start_whose_lease_cannot_be_saved_is_not_left_running() {
+    let (e, f) = (Engine::new(), Fake::with_stack(STACK));
+    f.create_update(STACK, "u1", "update");
+    f.fail("lease.save");
+    assert_eq!(block_on(e.start(&f, start_req("u1", 1), T0)).unwrap_err().status, 503);
+    assert_eq!(f.status("u1"), "failed");
+    assert!(f.stacks.borrow()[&STACK].active_update.is_none());
+}
+
+#[test]
+fn exports_of_a_quiet_running_update_reuse_one_replay() {
+    let (e, f) = running(true);
+    journal(&e, &f, &[begin(1, 1, "a"), success(2, 1, "a", "1")]).unwrap();
+    let first = block_on(e.current(&f, T0 + 1)).unwrap().unwrap();
+    assert_eq!(block_on(e.current(&f, T0 + 2)).unwrap().unwrap(), first);
+    assert_eq!(f.calls.borrow()["journal.scan"], 1);
+    journal(&e, &f, &[begin(3, 2, "b"), success(4, 2, "b", "1")]).unwrap();
+    let later: Value = serde_json::from_str(&block_on(e.current(&f, T0 + 3)).unwrap().unwrap()).unwrap();
+    assert_eq!(names(&later), ["a", "b"], "a new entry means a new replay");
+}

@@ -1,8 +1,8 @@
 //! An update's life in the engine: start (the lease and its token), checks and renewals, and its end — complete,
 //! cancel, or the alarm when the lease runs out.
 
-use super::lease::{self, Lease};
-use super::store::{LeaseStore, Stores};
+use super::lease::{self, Lease, LeaseState};
+use super::store::{stack_prefix, LeaseStore, Stores};
 use super::{Engine, RETRY_FINISH_MS};
 use crate::error::ApiError;
 use crate::journal;
@@ -66,20 +66,40 @@ impl Engine {
         lease.journal = journal_version > 0;
         lease.base = started.base;
         lease.engine_version = req.engine_version;
-        // Entries of earlier updates were turned into their checkpoints when those ended; drop any left over.
-        s.clear(None)?;
         st.active = Some(lease.clone());
-        self.save(s, &st, None).await?;
+        // Entries of earlier updates became their checkpoints when those ended; drop any left over.
+        let saved = match s.clear(st.kept_journal.as_deref()) {
+            Ok(()) => self.save(s, &st, None).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = saved {
+            // The ledger says running but no lease was granted: record it ended rather than leave it dangling.
+            let _ = s.finish_update(req.stack_id, &req.update_id, "failed", None).await;
+            return Err(e);
+        }
         self.memory.borrow_mut().text = None;
         Ok(StartReply { lease, version: started.version, journal_version })
     }
 
-    /// The live lease of `update_id`, if `token` is its token.
+    /// The live lease of `update_id` if `token` is its token; with `ended_ok`, `None` for the update that last
+    /// held the lease and has ended (what a retried `complete` finds).
     ///
     /// # Errors
     /// 401 for another token, 403 when the update is not running.
-    pub async fn check(&self, s: &impl LeaseStore, update_id: &str, token: &str, now: i64) -> Result<Lease, ApiError> {
-        self.state(s).await?.check(update_id, token, now).cloned()
+    pub async fn check(
+        &self,
+        s: &impl LeaseStore,
+        update_id: &str,
+        token: &str,
+        ended_ok: bool,
+        now: i64,
+    ) -> Result<Option<Lease>, ApiError> {
+        let st = self.peek(s).await?;
+        match st.check(update_id, token, now) {
+            Ok(l) => Ok(Some(l.clone())),
+            Err(e) if e.status == 403 && ended_ok && st.ended_with(update_id, token).is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The live lease of the stack, if any.
@@ -87,7 +107,7 @@ impl Engine {
     /// # Errors
     /// 5xx from storage.
     pub async fn status(&self, s: &impl LeaseStore, now: i64) -> Result<Option<Lease>, ApiError> {
-        Ok(self.state(s).await?.live(now).cloned())
+        Ok(self.peek(s).await?.live(now).cloned())
     }
 
     /// Extends the lease (at most `max_ms` from now).
@@ -111,7 +131,7 @@ impl Engine {
     }
 
     /// Ends the update with `status` (the CLI's own call): its state is stored, the ledger records the end, then
-    /// the stack is free. A retried complete of an update that ended with that status succeeds.
+    /// the stack is free. A retried complete (same token, same status) of the update that ended last succeeds.
     ///
     /// # Errors
     /// As [`check`](Self::check); 409 when its journal cannot be replayed (the update is then recorded failed);
@@ -122,17 +142,16 @@ impl Engine {
         let lease = match st.check(update_id, token, now) {
             Ok(l) => l.clone(),
             Err(e) if e.status == 403 => {
-                let Some(stack_id) = st.stack_id else { return Err(e) };
-                let ended = s.update_status(stack_id, update_id).await?.is_some_and(|u| u.status == status);
-                return if ended { Ok(()) } else { Err(e) };
+                return match st.ended_with(update_id, token) {
+                    Some(ended) if ended == status => Ok(()),
+                    Some(ended) => Err(ApiError::forbidden(format!("the update has already ended ({ended})"))),
+                    None => Err(e),
+                };
             }
             Err(e) => return Err(e),
         };
-        let corrupt = self.finish(s, &st, &lease, status, now).await?;
-        st.active = None;
-        self.save(s, &st, None).await?;
-        s.clear(None)?;
-        corrupt.map_or(Ok(()), Err)
+        let ended = self.end(s, &mut st, &lease, status, now).await?;
+        ended.error.map_or(Ok(()), Err)
     }
 
     /// Cancels `update_id` (an API-token call, `pulumi cancel`): its state so far is stored and the stack freed,
@@ -146,10 +165,7 @@ impl Engine {
         st.stack_id = Some(stack_id);
         self.settle_expired(s, &mut st, now).await?;
         if let Some(lease) = st.held_by(update_id).cloned() {
-            self.finish(s, &st, &lease, "cancelled", now).await?;
-            st.cancel(update_id);
-            self.save(s, &st, None).await?;
-            s.clear(None)?;
+            self.end(s, &mut st, &lease, "cancelled", now).await?;
             return Ok(());
         }
         let pending = s.update_status(stack_id, update_id).await?;
@@ -160,19 +176,33 @@ impl Engine {
     }
 
     /// The alarm at the lease's expiry: an update whose CLI stopped renewing is ended as failed, its state so far
-    /// stored, and the stack freed.
+    /// stored, and the stack freed. It also finishes removing a deleted stack's objects.
     ///
     /// # Errors
-    /// 5xx from storage when even re-arming the alarm fails.
+    /// 5xx from storage when even re-arming the alarm fails (the runtime then retries the alarm).
     pub async fn alarm(&self, s: &impl Stores, now: i64) -> Result<AlarmOutcome, ApiError> {
         let _serial = self.lock().await;
         let mut st = self.state(s).await?;
+        if st.purge {
+            if let Some(id) = st.stack_id {
+                if s.delete_objects(&stack_prefix(id)).await.is_err() {
+                    self.save(s, &st, Some(now + RETRY_FINISH_MS)).await?;
+                    return Ok(AlarmOutcome::Retry);
+                }
+            }
+            st.purge = false;
+            self.save(s, &st, None).await?;
+        }
         if st.expired(now).is_some() {
             return match self.settle_expired(s, &mut st, now).await {
                 Ok(()) => Ok(AlarmOutcome::Expired),
                 Err(e) => {
-                    crate::log::error(&format!("could not end an expired update, retrying: {}", e.detail.as_deref().unwrap_or(&e.message)));
+                    crate::log::error(&format!(
+                        "could not end an expired update, retrying: {}",
+                        e.detail.as_deref().unwrap_or(&e.message)
+                    ));
                     // The expired lease stays (it refuses every call) and the alarm comes back.
+                    let st = self.state(s).await?;
                     self.save(s, &st, Some(now + RETRY_FINISH_MS)).await?;
                     Ok(AlarmOutcome::Retry)
                 }
@@ -186,14 +216,12 @@ impl Engine {
     }
 
     /// Ends an expired but still stored lease as failed (the alarm may not have fired yet when another call comes).
-    pub(super) async fn settle_expired(&self, s: &impl Stores, st: &mut lease::LeaseState, now: i64) -> Result<(), ApiError> {
+    pub(super) async fn settle_expired(&self, s: &impl Stores, st: &mut LeaseState, now: i64) -> Result<(), ApiError> {
         let Some(old) = st.expired(now).cloned() else { return Ok(()) };
-        if let Some(corrupt) = self.finish(s, st, &old, "failed", now).await? {
-            crate::log::error(&format!("expired update {}: {}", old.update_id, corrupt.message));
+        let ended = self.end(s, st, &old, "failed", now).await?;
+        if let Some(e) = ended.error {
+            crate::log::error(&format!("expired update {}: {}", old.update_id, e.message));
         }
-        st.expire(now);
-        self.save(s, st, None).await?;
-        s.clear(None)?;
         Ok(())
     }
 }

@@ -104,6 +104,15 @@ impl Engine {
             ));
         }
         let incoming = batch::parse(body)?;
+        let stored_bytes = s.stats(update_id)?.bytes;
+        let adding: usize = incoming.iter().map(|e| e.text.len()).sum();
+        if stored_bytes + adding as i64 > self.journal_limit {
+            // Not a 413: splitting the batch would not help, the update's whole journal is over its limit.
+            return Err(ApiError::conflict(format!(
+                "this update's journal is over its limit of {} bytes",
+                self.journal_limit
+            )));
+        }
         let ids: Vec<i64> = incoming.iter().map(|e| e.sequence_id).collect();
         let stored = s.stored_hashes(update_id, &ids)?;
         let mut new = Vec::with_capacity(incoming.len());

@@ -90,23 +90,28 @@ struct Base<'a> {
 impl<'a> Base<'a> {
     /// Reads an `apitype.DeploymentV3` (the `deployment` of an untyped checkpoint), borrowing its parts.
     fn parse(text: &'a str) -> Result<Self, ReplayError> {
+        Self::parse_with(text, &|r: &'a RawValue| Cow::Borrowed(r.get()))
+    }
+
+    /// Reads a deployment whose text lives for `'t`, keeping its parts as `keep` makes them (borrowed or copied).
+    fn parse_with<'t>(text: &'t str, keep: &dyn Fn(&'t RawValue) -> Json<'a>) -> Result<Self, ReplayError> {
         #[derive(Deserialize)]
-        struct In<'a> {
+        struct In<'t> {
             #[serde(borrow, default)]
-            secrets_providers: Option<&'a RawValue>,
+            secrets_providers: Option<&'t RawValue>,
             #[serde(borrow, default)]
-            resources: Option<Vec<&'a RawValue>>,
+            resources: Option<Vec<&'t RawValue>>,
             #[serde(borrow, default)]
-            pending_operations: Option<Vec<&'a RawValue>>,
+            pending_operations: Option<Vec<&'t RawValue>>,
             #[serde(borrow, default)]
-            metadata: Option<&'a RawValue>,
+            metadata: Option<&'t RawValue>,
             #[serde(borrow, default)]
-            snippets: Option<&'a RawValue>,
+            snippets: Option<&'t RawValue>,
             #[serde(borrow, default)]
-            extensions: Option<BTreeMap<String, &'a RawValue>>,
+            extensions: Option<BTreeMap<String, &'t RawValue>>,
         }
         let d: In = serde_json::from_str(text).map_err(|e| ReplayError::BadDeployment(describe(&e)))?;
-        let raw = |r: &'a RawValue| Cow::Borrowed(r.get());
+        let raw = keep;
         Ok(Self {
             secrets_providers: d.secrets_providers.map(raw),
             resources: d.resources.unwrap_or_default().into_iter().map(raw).collect(),
@@ -127,8 +132,8 @@ struct Slot<'a> {
 }
 
 impl<'a> Slot<'a> {
-    fn new(state: &'a RawValue) -> Self {
-        Self { text: Cow::Borrowed(state.get()), delete: false, pending_replacement: false }
+    fn new(text: Json<'a>) -> Self {
+        Self { text, delete: false, pending_replacement: false }
     }
 }
 
@@ -186,32 +191,39 @@ impl<'a> Replayer<'a> {
         self.op_index.get(&operation_id).copied().ok_or(ReplayError::UnknownOperation { sequence_id, field, operation_id })
     }
 
-    /// Applies one entry's text.
+    /// Applies one entry's text, borrowing from it what the deployment keeps (the text must outlive the replay).
     ///
     /// # Errors
     /// When the entry is malformed or refers to what the journal never added.
     pub fn add_text(&mut self, text: &'a str) -> Result<(), ReplayError> {
         let (entry, kind) = Entry::parse(text)?;
-        self.add(&entry, kind)
+        self.add(&entry, kind, &|r: &'a RawValue| Cow::Borrowed(r.get()))
     }
 
-    /// Applies one parsed entry (`JournalReplayer.Add`).
+    /// Applies one entry's text, copying what the deployment keeps: the text can go as soon as this returns, so a
+    /// journal read row by row never has to be in memory whole (only the states that survive are).
     ///
     /// # Errors
     /// As [`add_text`](Self::add_text).
-    pub fn add(&mut self, e: &Entry<'a>, kind: Kind) -> Result<(), ReplayError> {
+    pub fn add_copied(&mut self, text: &str) -> Result<(), ReplayError> {
+        let (entry, kind) = Entry::parse(text)?;
+        self.add(&entry, kind, &|r: &RawValue| Cow::Owned(r.get().to_owned()))
+    }
+
+    /// Applies one parsed entry (`JournalReplayer.Add`), keeping its parts as `keep` makes them.
+    fn add<'t>(&mut self, e: &Entry<'t>, kind: Kind, keep: &dyn Fn(&'t RawValue) -> Json<'a>) -> Result<(), ReplayError> {
         let seq = e.sequence_id;
         if e.requires_byte_string {
             self.requires_byte_string = true;
         }
         match kind {
             Kind::Begin => {
-                self.incomplete.insert(e.operation_id, e.operation.map(|o| Cow::Borrowed(o.get())));
+                self.incomplete.insert(e.operation_id, e.operation.map(keep));
             }
             Kind::Success => {
                 self.incomplete.remove(&e.operation_id);
                 if let Some(state) = e.state {
-                    self.new.push(Slot::new(state));
+                    self.new.push(Slot::new(keep(state)));
                     self.op_index.insert(e.operation_id, self.new.len() - 1);
                 }
                 if let Some(i) = e.remove_old {
@@ -247,7 +259,7 @@ impl<'a> Replayer<'a> {
                             self.to_delete_in_base.insert(i);
                         }
                         Some(s) => {
-                            self.to_replace_in_base.insert(i, Cow::Borrowed(s.get()));
+                            self.to_replace_in_base.insert(i, keep(s));
                         }
                     }
                 }
@@ -256,7 +268,7 @@ impl<'a> Replayer<'a> {
                         None => self.to_remove.push((seq, op)),
                         Some(s) => {
                             let at = self.new_index(seq, "removeNew", op)?;
-                            self.new[at] = Slot::new(s);
+                            self.new[at] = Slot::new(keep(s));
                         }
                     }
                 }
@@ -266,26 +278,26 @@ impl<'a> Replayer<'a> {
             }
             Kind::Outputs => {
                 if let (Some(s), Some(i)) = (e.state, e.remove_old) {
-                    self.to_replace_in_base.insert(i, Cow::Borrowed(s.get()));
+                    self.to_replace_in_base.insert(i, keep(s));
                 }
                 if let (Some(s), Some(op)) = (e.state, e.remove_new) {
                     let at = self.new_index(seq, "removeNew", op)?;
-                    self.new[at] = Slot::new(s);
+                    self.new[at] = Slot::new(keep(s));
                 }
             }
             Kind::Write => {
                 let snap = e.new_snapshot.ok_or(ReplayError::Missing { sequence_id: seq, field: "newSnapshot" })?;
-                self.base = Base::parse(snap.get())?;
+                self.base = Base::parse_with(snap.get(), keep)?;
             }
             Kind::SecretsManager => {
                 let sp = e.secrets_provider.ok_or(ReplayError::Missing { sequence_id: seq, field: "secretsProvider" })?;
                 // Kept when identical, so secrets are not re-encrypted on every update.
                 if !self.base.secrets_providers.as_deref().is_some_and(|current| same_provider(current, sp.get())) {
-                    self.base.secrets_providers = Some(Cow::Borrowed(sp.get()));
+                    self.base.secrets_providers = Some(keep(sp));
                 }
             }
             Kind::Snippets => {
-                self.base.snippets = e.snippets.map(|s| Cow::Borrowed(s.get()));
+                self.base.snippets = e.snippets.map(keep);
             }
             Kind::RebuiltBaseState => {
                 // After a refresh the engine rebuilds its base: later indexes refer to the regenerated deployment.
@@ -296,7 +308,7 @@ impl<'a> Replayer<'a> {
             Kind::ExtensionParameterize => {
                 let r = e.extension_ref.as_ref().ok_or(ReplayError::Missing { sequence_id: seq, field: "extensionRef" })?;
                 let x = e.extension.ok_or(ReplayError::Missing { sequence_id: seq, field: "extension" })?;
-                self.extensions.insert(r.as_str().to_owned(), Cow::Borrowed(x.get()));
+                self.extensions.insert(r.as_str().to_owned(), keep(x));
             }
         }
         Ok(())

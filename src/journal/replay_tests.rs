@@ -216,3 +216,21 @@ fn unknown_entry_fields_are_carried_not_refused() {
     let e = with(with(entry(1, 1, 1), "state", res("a")), "futureField", json!({"x": [1, 2]}));
     assert_eq!(urns(&run(None, &[e]).unwrap()), ["a"]);
 }
+
+#[test]
+fn a_journal_read_row_by_row_replays_the_same() {
+    use super::replay::Replayer;
+    let m = Manifest { time: "t".into(), version: "v".into() };
+    for f in fixtures() {
+        let base = f.base.as_ref().map(Value::to_string);
+        let texts: Vec<String> = f.entries.iter().map(Value::to_string).collect();
+        let whole = replay(base.as_deref(), texts.iter().map(String::as_str), &m).map(|r| r.text);
+        let mut r = Replayer::new(base.as_deref()).unwrap();
+        let streamed = texts
+            .into_iter()
+            .try_for_each(|t| r.add_copied(&t)) // each text is dropped as soon as it is applied
+            .and_then(|()| r.finish(&m))
+            .map(|r| r.text);
+        assert_eq!(whole, streamed, "{}", f.name);
+    }
+}

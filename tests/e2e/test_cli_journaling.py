@@ -138,6 +138,7 @@ def test_a_killed_cli_leaves_its_journaled_state_and_pending_create(server, vers
         assert server.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] != "", "still locked"
         p.run("cancel", "--yes")
         assert server.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] == ""
+        t.assert_same_state()
         d = json.loads(p.run("stack", "export").stdout)["deployment"]
         assert any(r["urn"].endswith("::quick") for r in d["resources"])
         pending = d.get("pending_operations", [])
@@ -154,26 +155,26 @@ def test_a_killed_cli_leaves_its_journaled_state_and_pending_create(server, vers
         p.run("up", "--yes", "--skip-preview")
         hist = json.loads(p.run("stack", "history", "--json").stdout)
         assert "cancelled" in [h["result"] for h in hist], hist
+        assert "snapshot mismatch" not in json.dumps(t.latest_update_events()).lower()
     finally:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
 
 
 def kill_while_creating_slow(t):
-    """Runs `up` of `quick` then `slow` (which takes two minutes) on the server side and kills the CLI (SIGKILL, as a
-    crash) once the live state shows `quick` created and `slow` being created. Returns the dead process."""
-    p = t.svc
-    p.run("config", "set", "greeting", "hi")
-    p.run("config", "set", "--secret", "pw", "x")
-    (p.dir / "Pulumi.yaml").write_text(f"name: {t.project}\nruntime: yaml\n" + program(
-        {"quick": {"value": "quick"}, "slow": {"value": "slow", "sleepSeconds": 120, "after": ["quick"]}}))
-    cli = p.start("up", "--yes", "--skip-preview")
-    try:
-        # Export replays the running journal: wait until it holds `quick` and the begun create of `slow`.
-        wait_until(lambda: creating_slow(p), 120, "the create of `slow` to be journaled")
-    finally:
-        os.killpg(cli.pid, signal.SIGKILL)
-        cli.wait(timeout=30)
+    """Runs `up` of `quick` then `slow` (which takes two minutes) on both backends, and kills each CLI (SIGKILL, as a
+    crash) once its live state shows `quick` created and `slow` being created. Returns the server side's process."""
+    t.config("greeting", "hi")
+    t.config("--secret", "pw", "x")
+    t.program(program({"quick": {"value": "quick"}, "slow": {"value": "slow", "sleepSeconds": 120, "after": ["quick"]}}))
+    for p in (t.ref, t.svc):
+        cli = p.start("up", "--yes", "--skip-preview")
+        try:
+            # On the server, export replays the running journal; the file backend has written a checkpoint.
+            wait_until(lambda: creating_slow(p), 120, "the create of `slow` to be persisted")
+        finally:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait(timeout=30)
     return cli
 
 
@@ -205,6 +206,7 @@ def test_an_expired_lease_keeps_the_journaled_state(short_lease, version, unique
         # Nobody cancels: the lease object's alarm ends the update and stores what its journal holds.
         wait_until(lambda: short_lease.request("GET", t.api(), ADMIN_TOKEN).json()["activeUpdate"] == "",
                    LEASE_SECONDS + 20, "the lease to expire")
+        t.assert_same_state()
         d = json.loads(p.run("stack", "export").stdout)["deployment"]
         assert any(r["urn"].endswith("::quick") for r in d["resources"])
         assert [o["type"] for o in d.get("pending_operations", [])] == ["creating"]
