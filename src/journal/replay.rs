@@ -334,7 +334,7 @@ impl<'a> Replayer<'a> {
         let mut items = Vec::with_capacity(self.new.len() + base.resources.len());
         for (i, slot) in std::mem::take(&mut self.new).into_iter().enumerate() {
             if !removed.contains(&i) {
-                items.push(Item::new(slot.text, slot.delete, slot.pending_replacement)?);
+                items.push(Item::new(slot.text, slot.delete, slot.pending_replacement));
             }
         }
         for (i, res) in base.resources.into_iter().enumerate() {
@@ -344,12 +344,12 @@ impl<'a> Replayer<'a> {
             }
             match self.to_replace_in_base.remove(&i) {
                 // A replaced resource takes the new state as it is: the marks apply to the base's copy only.
-                Some(state) => items.push(Item::new(state, false, false)?),
+                Some(state) => items.push(Item::new(state, false, false)),
                 None => items.push(Item::new(
                     res,
                     self.mark_deletion.contains(&i),
                     self.mark_pending_replacement.contains(&i),
-                )?),
+                )),
             }
         }
 
@@ -359,9 +359,25 @@ impl<'a> Replayer<'a> {
                 features.push("byteString");
             }
         };
-        for item in &items {
-            item.view.features(&mut features);
+        // One look at every resource (a view borrowed for the moment): its features, and whether replay must
+        // rewrite references at all. Usually it need not, and resources then stay the text they came as.
+        let (mut aliases, mut provider_ids) = (false, Vec::new());
+        for (i, item) in items.iter().enumerate() {
+            let v = view::parse::<ResourceView>(&item.text).map_err(not_a_resource)?;
+            v.features(&mut features);
             byte_string(&mut features);
+            aliases |= v.aliases.as_ref().is_some_and(|a| !a.is_empty());
+            // A provider reference without an ID (or without `::`, an error) is rewritten by the normalization.
+            let provider = v.provider.as_str();
+            if !provider.is_empty() && urn::split_provider(provider).is_none_or(|(_, id)| id.is_empty()) {
+                provider_ids.push(i);
+            }
+        }
+        let rewrite_all = self.has_refresh || aliases;
+        for (i, item) in items.iter_mut().enumerate() {
+            if rewrite_all || provider_ids.binary_search(&i).is_ok() {
+                item.load_view()?;
+            }
         }
         let mut operations = Vec::new();
         for op in std::mem::take(&mut self.incomplete).into_values().flatten() {
@@ -494,24 +510,35 @@ fn describe(e: &serde_json::Error) -> String {
     crate::error::ApiError::bad_json(e).message.trim_start_matches("invalid request body: ").to_owned()
 }
 
-/// A resource on its way into the generated deployment: its text, the references replay may rewrite, and marks.
+/// A resource on its way into the generated deployment: its text, the references replay may rewrite (read only
+/// when it may rewrite them), and marks.
 struct Item<'a> {
     text: Json<'a>,
-    view: ResourceView<'a>,
+    /// Boxed: a view is large, and most resources never need one.
+    view: Option<Box<ResourceView<'a>>>,
     /// The references in `view` differ from the text's.
     dirty: bool,
     delete: bool,
     pending_replacement: bool,
 }
 
+fn not_a_resource(e: serde_json::Error) -> ReplayError {
+    ReplayError::BadResource(format!("a resource is not a resource object: {}", describe(&e)))
+}
+
 impl<'a> Item<'a> {
-    fn new(text: Json<'a>, delete: bool, pending_replacement: bool) -> Result<Self, ReplayError> {
-        let bad = |e: serde_json::Error| ReplayError::BadResource(format!("a resource is not a resource object: {}", describe(&e)));
-        let view = match &text {
-            Cow::Borrowed(t) => view::parse::<ResourceView<'a>>(t).map_err(bad)?,
-            Cow::Owned(t) => view::parse::<ResourceView>(t).map_err(bad)?.into_owned(),
+    fn new(text: Json<'a>, delete: bool, pending_replacement: bool) -> Self {
+        Self { text, view: None, dirty: false, delete, pending_replacement }
+    }
+
+    /// Reads the references replay may rewrite (borrowed from a borrowed text, copied from an owned one).
+    fn load_view(&mut self) -> Result<(), ReplayError> {
+        let view = match &self.text {
+            Cow::Borrowed(t) => view::parse::<ResourceView<'a>>(t).map_err(not_a_resource)?,
+            Cow::Owned(t) => view::parse::<ResourceView>(t).map_err(not_a_resource)?.into_owned(),
         };
-        Ok(Self { text, view, dirty: false, delete, pending_replacement })
+        self.view = Some(Box::new(view));
+        Ok(())
     }
 
     /// The resource's text: as it came when nothing changed, else rewritten with Go's `omitempty` rules.
@@ -519,16 +546,14 @@ impl<'a> Item<'a> {
         if !self.dirty && !self.delete && !self.pending_replacement {
             return Ok(self.text);
         }
-        let mut obj: Map<String, Value> = serde_json::from_str(&self.text)
-            .map_err(|e| ReplayError::BadResource(format!("a resource is not a resource object: {}", describe(&e))))?;
+        let mut obj: Map<String, Value> = serde_json::from_str(&self.text).map_err(not_a_resource)?;
         if self.delete {
             obj.insert("delete".into(), Value::Bool(true));
         }
         if self.pending_replacement {
             obj.insert("pendingReplacement".into(), Value::Bool(true));
         }
-        if self.dirty {
-            let v = self.view;
+        if let Some(v) = self.view.filter(|_| self.dirty).map(|v| *v) {
             obj.insert("urn".into(), Value::String(v.urn.0.into_owned()));
             set_text(&mut obj, "parent", v.parent);
             set_text(&mut obj, "provider", v.provider);
@@ -580,10 +605,11 @@ fn set_list(obj: &mut Map<String, Value>, key: &str, v: Option<Vec<Text<'_>>>) {
 /// `rebuildDependencies` and `undangleParentResources`: after a refresh, a reference may name a resource that is
 /// gone; keep only references to resources earlier in the list, and move a child whose parent is gone up.
 fn rebuild_dependencies(items: &mut [Item<'_>]) {
-    let urns: Vec<Text<'_>> = items.iter().map(|i| i.view.urn.clone()).collect();
+    // Every item has its view here (a refresh means every reference may need rewriting).
+    let urns: Vec<Text<'_>> = items.iter().map(|i| i.view.as_ref().map(|v| v.urn.clone()).unwrap_or_default()).collect();
     let mut earlier: HashSet<&str> = HashSet::with_capacity(urns.len());
     for (item, own) in items.iter_mut().zip(&urns) {
-        let v = &mut item.view;
+        let Some(v) = item.view.as_mut() else { continue };
         let mut changed = false;
         for list in [&mut v.dependencies, &mut v.replace_with].into_iter().flatten() {
             let before = list.len();
@@ -610,11 +636,12 @@ fn rebuild_dependencies(items: &mut [Item<'_>]) {
     // Every resource in the list counts here, later ones too, as in the CLI.
     let mut parents: HashMap<&str, Text<'_>> = HashMap::with_capacity(urns.len());
     for (item, own) in items.iter_mut().zip(&urns) {
-        let original = item.view.parent.clone();
+        let Some(v) = item.view.as_mut() else { continue };
+        let original = v.parent.clone();
         if !earlier.contains(original.as_str()) {
             let moved = parents.get(original.as_str()).cloned().unwrap_or_default();
             if moved != original {
-                item.view.parent = moved;
+                v.parent = moved;
                 item.dirty = true;
             }
         }
@@ -626,9 +653,10 @@ fn rebuild_dependencies(items: &mut [Item<'_>]) {
 /// renamed parent takes its new URN, aliases are dropped, and a provider reference without an ID gets the CLI's
 /// unknown ID.
 fn normalize_urn_references(items: &mut [Item<'_>], snippets: &mut Option<Json<'_>>) -> Result<(), ReplayError> {
+    // Items without a view have neither aliases nor references to rewrite (see `generate`).
     let mut aliased: HashMap<String, String> = HashMap::new();
     for item in items.iter() {
-        let v = &item.view;
+        let Some(v) = &item.view else { continue };
         for alias in v.aliases.iter().flatten() {
             match aliased.get(alias.as_str()) {
                 Some(other) if other != v.urn.as_str() => {
@@ -656,7 +684,7 @@ fn normalize_urn_references(items: &mut [Item<'_>], snippets: &mut Option<Json<'
     };
     for item in items.iter_mut() {
         let mut dirty = false;
-        let v = &mut item.view;
+        let Some(v) = item.view.as_mut() else { continue };
         if !v.provider.is_empty() {
             let (p_urn, id) = urn::split_provider(v.provider.as_str())
                 .ok_or_else(|| ReplayError::BadResource(format!("malformed provider reference: {}", v.provider.as_str())))?;
