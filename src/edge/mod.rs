@@ -52,9 +52,30 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     Ok(response)
 }
 
+thread_local! {
+    /// The configuration, read once per isolate: vars and secrets do not change while an isolate lives, and
+    /// parsing them (the dev users' JSON, the keys) on every request costs the hot routes time.
+    static CONFIG: std::cell::RefCell<Option<std::rc::Rc<Result<Config, ApiError>>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn config_of(env: &Env) -> std::rc::Rc<Result<Config, ApiError>> {
+    if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
+        return c;
+    }
+    let c = std::rc::Rc::new(Config::from_vars(|name| env_var(env, name)));
+    if c.as_ref().as_ref().is_ok_and(|c| c.uses_dev_key) {
+        worker::console_warn!(
+            "PROCELLA_ENCRYPTION_KEY is not set: secrets use the fixed DEVELOPMENT key. Never run production like this."
+        );
+    }
+    CONFIG.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+    c
+}
+
 async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Response> {
     let route = Route::parse(method, &req.path())?;
-    let config = Config::from_vars(|name| env_var(env, name));
+    let shared = config_of(env);
+    let config = shared.as_ref().as_ref().map_err(Clone::clone);
     let db = env.d1("DB")?;
 
     match route {
@@ -66,7 +87,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         }
         Route::Page(page) => {
             let url = req.url()?;
-            return console::page(&config?, &page, &url);
+            return console::page(config?, &page, &url);
         }
         Route::Capabilities => {
             let delta = crate::config::delta_checkpoints(|name| env_var(env, name))?;
@@ -76,12 +97,6 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
     }
 
     let config = config?;
-    if config.uses_dev_key {
-        worker::console_warn!(
-            "PROCELLA_ENCRYPTION_KEY is not set: secrets use the fixed DEVELOPMENT key. Never run production like this."
-        );
-    }
-
     // The execution routes of a running update are authenticated by its lease token alone.
     if let Route::Update(p, id, op) = &route {
         if op.uses_lease_token() {
@@ -97,7 +112,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
     if let Some(org) = route.org() {
         caller.authorize(org, method, || route.not_found())?;
     }
-    dispatch(route, &caller, &config, env, &db, req).await
+    dispatch(route, &caller, config, env, &db, req).await
 }
 
 async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiResult<Caller> {
