@@ -168,23 +168,24 @@ def test_a_valid_session_token_is_accepted(descope_server, fake_descope):
     assert r.status == 200 and r.json()["organizations"][0]["githubLogin"] == "acme"
 
 
+# Each attack's claims are made when its test runs (times relative to then, not to when the suite started).
 ATTACKS = {
-    "alg none": (dict(sign="none"), "unsupported algorithm"),
-    "HS256 signed with the public key": (dict(sign="hs256-with-public-key"), "unsupported algorithm"),
-    "unknown kid": (dict(sign="rs256-other-key", header={"kid": "not-a-known-kid"}), "public key not found"),
-    "another key under the real kid": (dict(sign="rs256-other-key"), "invalid signature"),
-    "expired": (dict(exp=int(time.time()) - 60, iat=int(time.time()) - 700), "token has expired"),
-    "not yet valid": (dict(iat=int(time.time()) + 300, exp=int(time.time()) + 900), "token is not yet valid"),
-    "wrong issuer": (dict(iss="https://api.descope.com/P2someoneElse000000000000"), "invalid issuer"),
-    "wrong audience": (dict(aud="P2someoneElse000000000000"), "invalid token audience"),
-    "a refresh token": (dict(drn="DSR"), "not a session token"),
+    "alg none": (lambda: dict(sign="none"), "unsupported algorithm"),
+    "HS256 signed with the public key": (lambda: dict(sign="hs256-with-public-key"), "unsupported algorithm"),
+    "unknown kid": (lambda: dict(sign="rs256-other-key", header={"kid": "not-a-known-kid"}), "public key not found"),
+    "another key under the real kid": (lambda: dict(sign="rs256-other-key"), "invalid signature"),
+    "expired": (lambda: dict(exp=int(time.time()) - 60, iat=int(time.time()) - 700), "token has expired"),
+    "not yet valid": (lambda: dict(iat=int(time.time()) + 300, exp=int(time.time()) + 900), "token is not yet valid"),
+    "wrong issuer": (lambda: dict(iss="https://api.descope.com/P2someoneElse000000000000"), "invalid issuer"),
+    "wrong audience": (lambda: dict(aud="P2someoneElse000000000000"), "invalid token audience"),
+    "a refresh token": (lambda: dict(drn="DSR"), "not a session token"),
 }
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_forged_session_tokens_are_refused(descope_server, fake_descope, name):
-    kwargs, reason = ATTACKS[name]
-    token = mint(fake_descope, **kwargs)
+    make, reason = ATTACKS[name]
+    token = mint(fake_descope, **make())
     r = descope_server.request("GET", "/api/user", token, scheme="Bearer")
     assert r.status == 401 and reason in r.json()["message"], (r.status, r.body)
     assert token not in r.body.decode()
