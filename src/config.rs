@@ -31,6 +31,11 @@ pub struct Config {
     /// The largest inflated `journalentries` body (`PROCELLA_JOURNAL_BATCH_MAX_BYTES`); over it the CLI is told
     /// 413 and splits its batch.
     pub journal_batch_max: usize,
+    /// Origins allowed to call the API from a browser (`PROCELLA_CORS_ORIGINS`; empty: same origin only).
+    pub cors_origins: crate::cors::CorsOrigins,
+    /// Whether dev mode may answer requests addressed to a host that is not loopback
+    /// (`PROCELLA_ALLOW_DEV_MODE=true`, set on purpose for a shared test deployment; default `false`).
+    pub allow_dev_mode: bool,
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -82,7 +87,59 @@ fn lease_ms(var: impl Fn(&str) -> Option<String>) -> Result<i64, ApiError> {
     }
 }
 
+/// Whether a request's host is this machine: `localhost`, 127.0.0.0/8 or `[::1]` (the port aside).
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name == "::1"
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Config {
+    /// Dev mode is for a developer's own machine: its tokens are static and, without `PROCELLA_ENCRYPTION_KEY`,
+    /// its secrets are under a public key. Off loopback it answers nothing unless `PROCELLA_ALLOW_DEV_MODE=true`
+    /// was set on purpose, and even then never with the development key.
+    ///
+    /// # Errors
+    /// 403 naming what to set, for a request to a host that is not loopback.
+    pub fn check_host(&self, host: &str) -> Result<(), ApiError> {
+        if !matches!(self.auth, AuthConfig::Dev(_)) || is_loopback_host(host) {
+            return Ok(());
+        }
+        if !self.allow_dev_mode {
+            return Err(ApiError::forbidden(
+                "this server runs in dev mode, which answers only on loopback: set PROCELLA_AUTH_MODE=descope \
+                 (or PROCELLA_ALLOW_DEV_MODE=true, on purpose, for a shared test deployment)",
+            ));
+        }
+        if self.uses_dev_key {
+            return Err(ApiError::forbidden(
+                "this server runs in dev mode on the fixed development key, which is never used off loopback: \
+                 set PROCELLA_ENCRYPTION_KEY",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `/healthz` reports beside `status`, so a monitor can alert on a development setup in production.
+    pub fn health(&self) -> serde_json::Value {
+        let mode = match self.auth {
+            AuthConfig::Dev(_) => "dev",
+            AuthConfig::Descope(_) => "descope",
+        };
+        serde_json::json!({
+            "status": "ok",
+            "authMode": mode,
+            "devMode": mode == "dev",
+            "devKey": self.uses_dev_key,
+        })
+    }
+
     /// Builds the configuration from variables looked up by name.
     ///
     /// # Errors
@@ -111,7 +168,7 @@ impl Config {
                     "PROCELLA_ENCRYPTION_KEY must be set when PROCELLA_AUTH_MODE=descope (64 hex characters)",
                 ))
             }
-            // Dev mode only: a fixed key, loudly logged on every request.
+            // Dev mode only: a fixed key, logged when each isolate starts, and never used off loopback.
             None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
         };
         delta_checkpoints(&var)?;
@@ -122,6 +179,8 @@ impl Config {
             lease_ms: lease_ms(&var)?,
             journaling: flag(&var, "PROCELLA_JOURNALING", true)?,
             journal_batch_max: journal_batch_max(&var)?,
+            cors_origins: crate::cors::CorsOrigins::parse(var("PROCELLA_CORS_ORIGINS").as_deref())?,
+            allow_dev_mode: flag(&var, "PROCELLA_ALLOW_DEV_MODE", false)?,
         })
     }
 }
@@ -200,6 +259,39 @@ mod tests {
             let e = with("PROCELLA_JOURNAL_BATCH_MAX_BYTES", bad).unwrap_err();
             assert!(e.message.contains("PROCELLA_JOURNAL_BATCH_MAX_BYTES"), "{bad}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine_only() {
+        for h in ["localhost", "localhost:8787", "127.0.0.1", "127.0.0.1:40665", "127.1.2.3", "[::1]:8787", "LOCALHOST."] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in ["procella.example.com", "10.0.0.1:80", "localhost.example.com", "127.0.0.1.nip.io", "[::2]", ""] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn dev_mode_answers_off_loopback_only_when_allowed_and_never_on_the_dev_key() {
+        let base = [("PROCELLA_AUTH_MODE", "dev"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            from(&all).unwrap()
+        };
+        let key = Box::leak("ab".repeat(32).into_boxed_str());
+        let plain = with(&[]);
+        assert!(plain.check_host("127.0.0.1:8787").is_ok());
+        let e = plain.check_host("procella.example.com").unwrap_err();
+        assert!(e.status == 403 && e.message.contains("PROCELLA_ALLOW_DEV_MODE"), "{}", e.message);
+        let allowed_on_dev_key = with(&[("PROCELLA_ALLOW_DEV_MODE", "true")]);
+        let e = allowed_on_dev_key.check_host("procella.example.com").unwrap_err();
+        assert!(e.message.contains("PROCELLA_ENCRYPTION_KEY"), "{}", e.message);
+        let allowed = with(&[("PROCELLA_ALLOW_DEV_MODE", "true"), ("PROCELLA_ENCRYPTION_KEY", key)]);
+        assert!(allowed.check_host("procella.example.com").is_ok());
+        assert_eq!(plain.health()["devKey"], true);
+        assert_eq!(allowed.health()["authMode"], "dev");
+        assert_eq!(allowed.health()["devKey"], false);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod body;
 pub mod checkpoint;
 pub mod config;
 pub mod console;
+pub mod cors;
 pub mod engine;
 pub mod error;
 pub mod journal;

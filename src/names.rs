@@ -26,6 +26,11 @@ fn check(kind: &str, s: &str, max: usize, allowed: fn(char) -> bool, allowed_des
             "invalid {kind} name {s:?}: {kind} names may only contain {allowed_desc}"
         )));
     }
+    // URLs normalise `.` and `..` away (and `%2E` with them), so a stack under such a name could never be read,
+    // renamed or removed again; `...` and longer are refused alike, as no one means them.
+    if s.chars().all(|c| c == '.') {
+        return Err(ApiError::bad_request(format!("invalid {kind} name {s:?}: a name must not be made only of periods")));
+    }
     Ok(())
 }
 
@@ -100,6 +105,12 @@ impl StackName {
     }
 }
 
+/// A name that was accepted before names made only of periods were refused: an operator may still remove a
+/// stack under one (by query string, as a URL path cannot carry it). Nothing else qualifies.
+pub fn is_misnamed(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_NAME_LEN && s.chars().all(|c| c == '.')
+}
+
 /// A fully qualified stack: `org/project/stack`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StackRef {
@@ -149,6 +160,27 @@ mod tests {
         assert!(OrgName::parse("-acme").is_err());
         assert!(OrgName::parse(&"o".repeat(40)).is_err());
         assert!(OrgName::parse("ac%2Fme").is_err());
+    }
+
+    #[test]
+    fn names_made_only_of_periods_are_refused() {
+        for s in [".", "..", "...", "....."] {
+            let e = StackName::parse(s).unwrap_err();
+            assert!(e.message.contains("only of periods"), "{}", e.message);
+            assert!(ProjectName::parse(s).is_err(), "{s}");
+            assert!(OrgName::parse(s).is_err(), "{s}");
+        }
+        assert!(StackName::parse("v1.0").is_ok());
+        assert!(StackName::parse(".hidden").is_ok());
+    }
+
+    /// What an operator may still remove: a name that breaks only the periods rule, never any other string.
+    #[test]
+    fn only_period_names_count_as_misnamed() {
+        assert!(is_misnamed(".."));
+        assert!(!is_misnamed("dev"));
+        assert!(!is_misnamed("a/b"));
+        assert!(!is_misnamed(""));
     }
 
     #[test]

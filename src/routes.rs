@@ -44,6 +44,9 @@ pub enum Route {
     ConsoleSettings,
     /// `GET /api/console/tokens`: what the Tokens page's widgets need.
     ConsoleTokens,
+    /// `DELETE /api/admin/{org}/misnamed-stacks?project=&stack=[&force=true]`: removes a stack whose project or
+    /// stack name is made only of periods (accepted before such names were refused; a URL path cannot name it).
+    MisnamedStack { org: String },
 }
 
 /// The pages the worker serves as HTML shells.
@@ -150,7 +153,7 @@ impl Route {
     /// The organization a route belongs to, which the caller must be a member of.
     pub fn org(&self) -> Option<&str> {
         match self {
-            Route::Project { org, .. } => Some(org),
+            Route::Project { org, .. } | Route::MisnamedStack { org } => Some(org),
             _ => self.stack_path().map(|s| s.org.as_str()),
         }
     }
@@ -206,6 +209,9 @@ impl Route {
             ["api", "auth", "cli-token"] => (Route::CliToken, &["POST"]),
             ["api", "console", "settings"] => (Route::ConsoleSettings, &["GET"]),
             ["api", "console", "tokens"] => (Route::ConsoleTokens, &["GET"]),
+            ["api", "admin", org, "misnamed-stacks"] if !org.is_empty() => {
+                (Route::MisnamedStack { org: (*org).into() }, &["DELETE"])
+            }
             [] | [""] => (Route::Page(Page::Stacks), PAGE_METHODS),
             ["cli-login"] => (Route::Page(Page::CliLogin), PAGE_METHODS),
             ["welcome", "cli"] => (Route::Page(Page::WelcomeCli), PAGE_METHODS),
@@ -323,6 +329,14 @@ mod tests {
             Route::parse("PATCH", "/api/stacks/acme/web/dev/tags").unwrap(),
             Route::StackTags(sp("acme", "web", "dev"))
         );
+    }
+
+    #[test]
+    fn the_misnamed_stacks_route_belongs_to_its_org() {
+        let r = Route::parse("DELETE", "/api/admin/acme/misnamed-stacks").unwrap();
+        assert_eq!(r, Route::MisnamedStack { org: "acme".into() });
+        assert_eq!(r.org(), Some("acme"));
+        assert_eq!(Route::parse("GET", "/api/admin/acme/misnamed-stacks").unwrap_err().status, 405);
     }
 
     #[test]

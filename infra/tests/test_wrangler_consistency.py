@@ -62,7 +62,9 @@ def test_the_static_assets_come_from_the_same_folder_with_the_same_settings():
 def test_wrangler_declares_nothing_that_infra_does_not_deploy():
     # A new kind of binding or setting (KV, queues, cron triggers, routes, ...) must be added to infra too.
     handled = {"name", "main", "compatibility_date", "build", "vars", "d1_databases", "r2_buckets", "durable_objects",
-               "migrations", "assets"}
+               "migrations", "assets",
+               # Only how a plain `wrangler deploy` treats the vars infra set: it keeps them.
+               "keep_vars"}
     assert set(WRANGLER) <= handled, f"wrangler.toml declares {set(WRANGLER) - handled}, which infra does not deploy"
 
 

@@ -150,7 +150,7 @@ pub struct PreparedEvents {
 /// 400 for a body that is not a batch or an event without a valid sequence.
 pub fn prepare_events(body: &[u8]) -> Result<PreparedEvents, crate::error::ApiError> {
     use crate::error::ApiError;
-    let batch: EventBatch = serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e))?;
+    let batch: EventBatch = crate::body::json_object(body)?;
     let resource_changes = batch
         .events
         .iter()

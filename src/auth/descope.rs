@@ -14,16 +14,19 @@
 
 mod caller;
 mod exchange;
+pub mod keys;
 mod management;
 pub mod orgs;
 mod settings;
 
-pub use caller::{caller_from_claims, NO_ROLE_MESSAGE};
+pub use caller::{caller_from_claims, check_browser_session, trusted_slugs, NO_ROLE_MESSAGE};
 pub use exchange::{
     cache_key, cache_ttl, error_summary, exchange_failure, parse_exchange_response, unavailable, upstream_failure,
     Exchanged, CACHE_EXPIRY_MARGIN_SECS, DEFAULT_RETRY_AFTER_SECS, EXCHANGE_BODY,
 };
-pub use management::{create_access_key_body, created_access_key};
+pub use management::{
+    count_working_keys, create_access_key_body, management_failure, created_access_key, search_user_keys_body, too_many_keys,
+};
 pub use settings::DescopeSettings;
 
 #[cfg(test)]
@@ -52,7 +55,7 @@ mod tests {
 
         let exchanged = parse_exchange_response(&exchange_body).unwrap();
         let keys = KeySet::from_jwks_json(&jwks_body).unwrap();
-        let claims = verify(&exchanged.session_jwt, &keys, now, &settings.project_id).unwrap();
+        let claims = verify(&exchanged.session_jwt, &keys, now, &settings.project_id, settings.jwt_max_age_secs).unwrap();
         let caller = caller_from_claims(&claims, exchanged.key_id.as_deref()).unwrap();
 
         assert_eq!(caller.login, "alice");

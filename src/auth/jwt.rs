@@ -43,8 +43,12 @@ pub enum JwtError {
     UnsupportedAlgorithm,
     /// A Descope refresh JWT (`drn: "DSR"`) where a session JWT is required: refresh tokens live much longer.
     NotASessionToken,
-    /// Not a JWT: bad structure, base64 or JSON, no `kid`, no `sub`, no `exp`.
+    /// Not a JWT: bad structure, base64 or JSON, no `kid`.
     Malformed,
+    /// A required claim (`exp`, `iat`, `sub`) is missing or empty.
+    MissingClaim(&'static str),
+    /// `iat` is older than the maximum session age (`PROCELLA_JWT_MAX_AGE_SECONDS`): log in again.
+    TooOld,
 }
 
 impl fmt::Display for JwtError {
@@ -59,6 +63,10 @@ impl fmt::Display for JwtError {
             Self::UnsupportedAlgorithm => "unsupported algorithm",
             Self::NotASessionToken => "not a session token",
             Self::Malformed => "malformed token",
+            Self::MissingClaim("exp") => "missing required claim `exp`",
+            Self::MissingClaim("iat") => "missing required claim `iat`",
+            Self::MissingClaim(_) => "missing required claim `sub`",
+            Self::TooOld => "token is older than the maximum session age; log in again",
         })
     }
 }
@@ -184,13 +192,21 @@ struct Payload {
 /// The checks, in order: structure, `alg` is RS256, `kid` names a key of `keys`, the signature, `exp`, `iat` and
 /// `nbf` against `now_unix_secs` with [`LEEWAY_SECS`], `iss`, `aud`, and that it is not a refresh JWT. No claim
 /// is acted on before the signature verifies (a payload that is not even JSON is reported as malformed).
-/// `exp` and `sub` are required; `iat`, `nbf` and `aud` are checked when present. The key set holds only RS256
+/// `exp`, `iat` and `sub` are required, and `iat` may be at most `max_age_secs` old: that bounds how long one
+/// token works whatever its `exp` says (a refreshed session gets a new `iat`); `nbf` and `aud` are checked when
+/// present. The key set holds only RS256
 /// keys, so "the header's `alg` equals the key's" holds once the header says RS256.
 ///
 /// # Errors
 /// The [`JwtError`] for the first check that fails. [`JwtError::UnknownKid`] means the edge should refetch the
 /// key set once and retry.
-pub fn verify(token: &str, keys: &KeySet, now_unix_secs: u64, project_id: &str) -> Result<Claims, JwtError> {
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    now_unix_secs: u64,
+    project_id: &str,
+    max_age_secs: u64,
+) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::Malformed);
     }
@@ -207,14 +223,17 @@ pub fn verify(token: &str, keys: &KeySet, now_unix_secs: u64, project_id: &str) 
     })?;
     let (_, claims) = verified.into_parts();
 
-    let exp = claims.expiration.map(|t| secs(t.timestamp())).ok_or(JwtError::Malformed)?;
+    let exp = claims.expiration.map(|t| secs(t.timestamp())).ok_or(JwtError::MissingClaim("exp"))?;
     if now_unix_secs > exp.saturating_add(LEEWAY_SECS) {
         return Err(JwtError::Expired);
     }
-    let iat = claims.issued_at.map(|t| secs(t.timestamp()));
-    let not_before = [iat, claims.not_before.map(|t| secs(t.timestamp()))].into_iter().flatten().max();
-    if not_before.is_some_and(|t| t > now_unix_secs.saturating_add(LEEWAY_SECS)) {
+    let iat = claims.issued_at.map(|t| secs(t.timestamp())).ok_or(JwtError::MissingClaim("iat"))?;
+    let not_before = claims.not_before.map_or(iat, |t| secs(t.timestamp()).max(iat));
+    if not_before > now_unix_secs.saturating_add(LEEWAY_SECS) {
         return Err(JwtError::NotYetValid);
+    }
+    if now_unix_secs > iat.saturating_add(max_age_secs).saturating_add(LEEWAY_SECS) {
+        return Err(JwtError::TooOld);
     }
 
     let Payload { sub, iss, aud, other } = claims.custom;
@@ -231,8 +250,8 @@ pub fn verify(token: &str, keys: &KeySet, now_unix_secs: u64, project_id: &str) 
     if other.get("drn").and_then(Value::as_str) == Some("DSR") {
         return Err(JwtError::NotASessionToken);
     }
-    let sub = sub.filter(|s| !s.is_empty()).ok_or(JwtError::Malformed)?;
-    Ok(Claims { sub, iss, exp, iat, other })
+    let sub = sub.filter(|s| !s.is_empty()).ok_or(JwtError::MissingClaim("sub"))?;
+    Ok(Claims { sub, iss, exp, iat: Some(iat), other })
 }
 
 /// Negative timestamps are before 1970: clamp to 0, which is as expired (or as long issued) as it gets.
@@ -266,6 +285,7 @@ mod tests {
 
     const PID: &str = "P2abc";
     const NOW: u64 = 1_700_000_100;
+    const MAX_AGE: u64 = 86_400;
 
     fn keys() -> KeySet {
         let jwks = json!({"keys": [public_jwk(&private_key(KEY_A), "kA")]});
@@ -298,7 +318,7 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<Claims, JwtError> {
-        verify(token, &keys(), NOW, PID)
+        verify(token, &keys(), NOW, PID, MAX_AGE)
     }
 
     #[test]
@@ -345,17 +365,17 @@ mod tests {
     fn times_have_five_seconds_of_leeway() {
         let exp = 1_700_000_600;
         let token = signed(&payload());
-        assert!(verify(&token, &keys(), exp + LEEWAY_SECS, PID).is_ok(), "within leeway after exp");
-        assert_eq!(verify(&token, &keys(), exp + LEEWAY_SECS + 1, PID).unwrap_err(), JwtError::Expired);
+        assert!(verify(&token, &keys(), exp + LEEWAY_SECS, PID, MAX_AGE).is_ok(), "within leeway after exp");
+        assert_eq!(verify(&token, &keys(), exp + LEEWAY_SECS + 1, PID, MAX_AGE).unwrap_err(), JwtError::Expired);
         let iat = 1_700_000_000;
-        assert!(verify(&token, &keys(), iat - LEEWAY_SECS, PID).is_ok(), "within leeway before iat");
-        assert_eq!(verify(&token, &keys(), iat - LEEWAY_SECS - 1, PID).unwrap_err(), JwtError::NotYetValid);
+        assert!(verify(&token, &keys(), iat - LEEWAY_SECS, PID, MAX_AGE).is_ok(), "within leeway before iat");
+        assert_eq!(verify(&token, &keys(), iat - LEEWAY_SECS - 1, PID, MAX_AGE).unwrap_err(), JwtError::NotYetValid);
         let nbf = signed(&with(&json!({"nbf": NOW + 60})));
         assert_eq!(check(&nbf).unwrap_err(), JwtError::NotYetValid);
         assert!(check(&signed(&with(&json!({"nbf": NOW + LEEWAY_SECS})))).is_ok());
-        // iat is optional; exp is not.
-        assert!(check(&signed(&with(&json!({"iat": null})))).is_ok());
-        assert_eq!(check(&signed(&with(&json!({"exp": null})))).unwrap_err(), JwtError::Malformed);
+        // Both are required.
+        assert_eq!(check(&signed(&with(&json!({"iat": null})))).unwrap_err(), JwtError::MissingClaim("iat"));
+        assert_eq!(check(&signed(&with(&json!({"exp": null})))).unwrap_err(), JwtError::MissingClaim("exp"));
         assert_eq!(check(&signed(&with(&json!({"exp": -5})))).unwrap_err(), JwtError::Expired);
     }
 
@@ -395,7 +415,7 @@ mod tests {
         let both = json!({"keys": [public_jwk(&private_key(KEY_A), "kA"), public_jwk(&private_key(KEY_B), "kB")]});
         let both = KeySet::from_jwks_json(&both.to_string()).unwrap();
         let t = sign_rs256(&header("kB"), &payload(), &private_key(KEY_B));
-        assert!(verify(&t, &both, NOW, PID).is_ok());
+        assert!(verify(&t, &both, NOW, PID, MAX_AGE).is_ok());
     }
 
     #[test]
@@ -428,8 +448,18 @@ mod tests {
         ] {
             assert_eq!(check(&t).unwrap_err(), JwtError::Malformed, "{t:.40}");
         }
-        assert_eq!(check(&signed(&with(&json!({"sub": null})))).unwrap_err(), JwtError::Malformed);
+        assert_eq!(check(&signed(&with(&json!({"sub": null})))).unwrap_err(), JwtError::MissingClaim("sub"));
+        assert_eq!(check(&signed(&with(&json!({"sub": ""})))).unwrap_err(), JwtError::MissingClaim("sub"));
+        assert_eq!(check(&signed(&with(&json!({"iat": null})))).unwrap_err(), JwtError::MissingClaim("iat"));
         assert_eq!(check(&signed(&json!("just a string"))).unwrap_err(), JwtError::Malformed);
+    }
+
+    #[test]
+    fn a_token_older_than_the_maximum_age_is_refused_whatever_its_exp() {
+        let token = signed(&with(&json!({"iat": 1_700_000_000, "exp": 1_800_000_000})));
+        let iat = 1_700_000_000;
+        assert!(verify(&token, &keys(), iat + 3600 + LEEWAY_SECS, PID, 3600).is_ok());
+        assert_eq!(verify(&token, &keys(), iat + 3600 + LEEWAY_SECS + 1, PID, 3600).unwrap_err(), JwtError::TooOld);
     }
 
     #[test]
@@ -450,6 +480,8 @@ mod tests {
             (JwtError::UnsupportedAlgorithm, "unsupported algorithm"),
             (JwtError::NotASessionToken, "not a session token"),
             (JwtError::Malformed, "malformed token"),
+            (JwtError::MissingClaim("iat"), "missing required claim `iat`"),
+            (JwtError::TooOld, "token is older than the maximum session age; log in again"),
         ];
         for (e, msg) in cases {
             assert_eq!(e.to_string(), msg);
@@ -483,7 +515,7 @@ mod tests {
         assert!(format!("{set:?}").contains("kA"));
         // A token naming a skipped key finds no key.
         let t = sign_rs256(&header("weak"), &payload(), &private_key(KEY_A));
-        assert_eq!(verify(&t, &set, NOW, PID).unwrap_err(), JwtError::UnknownKid);
+        assert_eq!(verify(&t, &set, NOW, PID, MAX_AGE).unwrap_err(), JwtError::UnknownKid);
     }
 
     #[test]

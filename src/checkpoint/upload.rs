@@ -68,6 +68,7 @@ pub struct Mark {
 /// 400 for a body that is not what the route expects.
 pub fn parse(mut bytes: Vec<u8>, kind: UploadKind) -> Result<Upload, ApiError> {
     let bad = |e: serde_json::Error| ApiError::bad_json(&e);
+    crate::body::require_object(&bytes)?;
     match kind {
         UploadKind::Full => {
             let body: CheckpointRequest = serde_json::from_slice(&bytes).map_err(bad)?;

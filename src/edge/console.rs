@@ -96,7 +96,13 @@ pub async fn cli_token(config: &Config, caller: &Caller, req: &mut worker::Reque
         return Err(ApiError::forbidden("access keys are created from a browser session, not with another access key"));
     }
     let body: CliTokenRequest = read_json(req).await?;
-    let create = crate::auth::descope::create_access_key_body(caller, &body.description, 0)?;
+    // Keys carry a copy of the user's roles, so they expire, and a user holds a bounded number of them.
+    let t = descope::unix_now();
+    let held = descope::working_keys_of(settings, management_key, &caller.user_id, t).await?;
+    if held >= settings.cli_token_max as usize {
+        return Err(crate::auth::descope::too_many_keys(held, settings.cli_token_max));
+    }
+    let create = crate::auth::descope::create_access_key_body(caller, &body.description, settings.cli_token_expiry(t))?;
     let key = descope::create_access_key(settings, management_key, &create.to_string()).await?;
     json(&json!({ "accessToken": key, "name": caller.login }))
 }

@@ -54,8 +54,13 @@ pub async fn ping(db: &D1Database) -> Result<()> {
 }
 
 pub async fn get_stack(db: &D1Database, r: &StackRef) -> Result<Option<StackRow>> {
+    get_stack_named(db, r.org.as_str(), r.project.as_str(), r.stack.as_str()).await
+}
+
+/// A stack by names as stored, valid or not (for removing stacks whose names are no longer accepted).
+pub async fn get_stack_named(db: &D1Database, org: &str, project: &str, name: &str) -> Result<Option<StackRow>> {
     db.prepare(format!("SELECT {STACK_COLUMNS} FROM stacks WHERE org = ?1 AND project = ?2 AND name = ?3"))
-        .bind(&[s(r.org.as_str()), s(r.project.as_str()), s(r.stack.as_str())])?
+        .bind(&[s(org), s(project), s(name)])?
         .first(None)
         .await
 }
@@ -430,16 +435,29 @@ pub async fn org_bindings(db: &D1Database, tenants: &[&str], slugs: &[&str]) -> 
     Ok(rows.into_iter().map(|r| crate::auth::descope::orgs::Binding { slug: r.slug, tenant: r.tenant_id }).collect())
 }
 
-/// Stores new bindings; one that lost a race to another tenant (or slug) is ignored, and the caller reads again.
-pub async fn add_org_bindings(db: &D1Database, new: &[crate::auth::descope::orgs::Binding]) -> Result<()> {
+/// Stores new bindings and takes over reserved slugs; one that lost a race to another tenant (or slug) is ignored,
+/// and the caller reads again.
+pub async fn add_org_bindings(
+    db: &D1Database,
+    new: &[crate::auth::descope::orgs::Binding],
+    taken_over: &[crate::auth::descope::orgs::Binding],
+) -> Result<()> {
+    use crate::auth::descope::orgs::RESERVED_PREFIX;
     let now = int(now_secs());
-    let stmts = new
-        .iter()
-        .map(|b| {
+    let mut stmts = Vec::with_capacity(new.len() + taken_over.len());
+    for b in new {
+        stmts.push(
             db.prepare("INSERT OR IGNORE INTO org_tenants (slug, tenant_id, created_at) VALUES (?1, ?2, ?3)")
-                .bind(&[s(&b.slug), s(&b.tenant), now.clone()])
-        })
-        .collect::<Result<Vec<_>>>()?;
+                .bind(&[s(&b.slug), s(&b.tenant), now.clone()])?,
+        );
+    }
+    for b in taken_over {
+        // Only a row still reserved changes hands; OR IGNORE leaves it if the tenant got another slug meanwhile.
+        stmts.push(
+            db.prepare("UPDATE OR IGNORE org_tenants SET tenant_id = ?2, created_at = ?3 WHERE slug = ?1 AND tenant_id = ?4")
+                .bind(&[s(&b.slug), s(&b.tenant), now.clone(), s(&format!("{RESERVED_PREFIX}{}", b.slug))])?,
+        );
+    }
     db.batch(stmts).await?;
     Ok(())
 }

@@ -25,8 +25,6 @@ use worker::{Cache, D1Database, Delay, Fetch, Headers, Method, Request, RequestI
 /// How long a call to Descope may take before the request fails with 503 instead of hanging (a Worker's wall
 /// time is not limited, but a CLI waiting on a dead identity provider should hear about it).
 const DESCOPE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the project's keys are trusted before they are fetched again.
-const KEYS_TTL_SECS: u64 = 600;
 /// An unknown `kid` in a token someone sent us refetches the keys at most this often, so random `kid`s cannot
 /// turn into a flood of requests to Descope. Tokens from our own exchange may always refetch (key rotation).
 const UNTRUSTED_REFETCH_SECS: u64 = 30;
@@ -36,6 +34,8 @@ const CACHE_URL: &str = "https://procella-auth.invalid/caller/";
 struct CachedKeys {
     keys: KeySet,
     fetched_at: u64,
+    /// When the last refetch failed, if it did (see `crate::auth::descope::keys`).
+    failed_at: Option<u64>,
 }
 
 thread_local! {
@@ -71,13 +71,16 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
             }
             let exchanged = exchange(settings, key).await?;
             let claims = verify(settings, &exchanged.session_jwt, t, true).await?;
-            let caller = bind_orgs(db, descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?).await?;
+            let caller = descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?;
+            // Our own exchange: the key's `procellaOrgs` are the backend's, not the holder's.
+            let caller = bind_orgs(db, caller, &descope::trusted_slugs(&claims)).await?;
             remember(&cache_key, &caller, descope::cache_ttl(t, claims.exp, settings.cache_ttl_secs), t).await;
             Ok(caller)
         }
         Credential::Bearer(jwt) => {
             // Verified every time: a session JWT is checked locally (no call to Descope once keys are cached).
             let claims = verify(settings, jwt, t, false).await?;
+            descope::check_browser_session(&claims)?;
             let caller = descope::caller_from_claims(&claims, None)?;
             if caller.token_name.is_some() {
                 // Browser sessions only: an access key's session (which its holder can obtain with extra claims)
@@ -86,7 +89,7 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
                     "an access key's session is not a browser session: send the access key as `Authorization: token <key>`",
                 ));
             }
-            bind_orgs(db, caller).await
+            bind_orgs(db, caller, &[]).await
         }
         Credential::UpdateToken(_) => {
             Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
@@ -99,27 +102,30 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
 ///
 /// # Errors
 /// 403 when no organization remains; storage failures.
-async fn bind_orgs(db: &D1Database, mut caller: Caller) -> ApiResult<Caller> {
+async fn bind_orgs(db: &D1Database, mut caller: Caller, trusted: &[(String, String)]) -> ApiResult<Caller> {
     let tenants: Vec<String> = caller.orgs.iter().filter_map(|o| o.tenant.clone()).collect();
     let cached: Option<Vec<Binding>> = BINDINGS.with(|b| {
         let b = b.borrow();
         tenants.iter().map(|t| b.get(t).map(|slug| Binding { slug: slug.clone(), tenant: t.clone() })).collect()
     });
     let bound = match cached {
-        Some(known) => orgs::bind(std::mem::take(&mut caller.orgs), &known),
+        Some(known) => orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted),
         None => {
-            let slugs: Vec<&str> = caller.orgs.iter().filter(|o| o.tenant.is_some()).map(|o| o.org.as_str()).collect();
+            let candidates: Vec<String> =
+                caller.orgs.iter().filter(|o| o.tenant.is_some()).flat_map(orgs::candidates).collect();
+            let slugs: Vec<&str> = candidates.iter().map(String::as_str).collect();
             let tenant_refs: Vec<&str> = tenants.iter().map(String::as_str).collect();
             let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
-            let first = orgs::bind(caller.orgs.clone(), &known);
-            if first.new.is_empty() {
+            let first = orgs::bind(caller.orgs.clone(), &known, trusted);
+            if first.new.is_empty() && first.taken_over.is_empty() {
                 first
             } else {
-                db::add_org_bindings(db, &first.new).await?;
+                db::add_org_bindings(db, &first.new, &first.taken_over).await?;
                 // Read again: a binding may have lost a race; whatever is still unbound is left out.
                 let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
-                let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known);
-                let unbound: Vec<String> = second.new.drain(..).map(|b| b.tenant).collect();
+                let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted);
+                let unbound: Vec<String> =
+                    second.new.drain(..).chain(second.taken_over.drain(..)).map(|b| b.tenant).collect();
                 second.orgs.retain(|o| o.tenant.as_ref().map_or(true, |t| !unbound.contains(t)));
                 second
             }
@@ -248,21 +254,32 @@ async fn exchange(settings: &DescopeSettings, key: &str) -> ApiResult<descope::E
 /// # Errors
 /// A configuration error when Descope refuses the management key; 429/503 for Descope's own trouble.
 pub async fn create_access_key(settings: &DescopeSettings, management_key: &str, create: &str) -> ApiResult<String> {
+    let body = management_call(settings, management_key, &settings.create_access_key_url(), create, "creating an access key").await?;
+    descope::created_access_key(&body)
+}
+
+/// How many working access keys are bound to `user_id`.
+pub async fn working_keys_of(settings: &DescopeSettings, management_key: &str, user_id: &str, t: u64) -> ApiResult<usize> {
+    let search = descope::search_user_keys_body(user_id).to_string();
+    let body = management_call(settings, management_key, &settings.search_access_keys_url(), &search, "listing access keys").await?;
+    descope::count_working_keys(&body, t)
+}
+
+/// A management API call's 2xx body, or the error `descope::management_failure` makes of Descope's answer.
+async fn management_call(settings: &DescopeSettings, management_key: &str, url: &str, body: &str, what: &str) -> ApiResult<String> {
     let auth = settings.authorization(management_key);
-    let (status, headers, body) =
-        call(&settings.create_access_key_url(), Method::Post, Some(auth), Some(create)).await?;
-    match status {
-        200..=299 => descope::created_access_key(&body),
-        401 | 403 => {
-            worker::console_error!("Descope refused the management key: {status}");
-            Err(ApiError::config("PROCELLA_DESCOPE_MANAGEMENT_KEY was refused by Descope"))
-        }
-        _ => {
-            let summary = descope::error_summary(&body).unwrap_or_default();
-            worker::console_error!("creating an access key failed: {status} {summary}");
-            Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()))
-        }
+    let (status, headers, answer) = call(url, Method::Post, Some(auth), Some(body)).await?;
+    if (200..300).contains(&status) {
+        return Ok(answer);
     }
+    let summary = descope::error_summary(&answer).unwrap_or_default();
+    worker::console_error!("{what} failed: {status} {summary}");
+    Err(descope::management_failure(status, headers.get("retry-after").ok().flatten().as_deref()))
+}
+
+/// The current time in Unix seconds, for the edge's handlers.
+pub fn unix_now() -> u64 {
+    now()
 }
 
 async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {
@@ -272,26 +289,44 @@ async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {
         return Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()));
     }
     let keys = KeySet::from_jwks_json(&body)?;
-    KEYS.with(|k| *k.borrow_mut() = Some(CachedKeys { keys: keys.clone(), fetched_at: t }));
+    KEYS.with(|k| *k.borrow_mut() = Some(CachedKeys { keys: keys.clone(), fetched_at: t, failed_at: None }));
     Ok(keys)
+}
+
+/// The key set for one request: cached, fetched, or during a Descope outage the last good one for a bounded time.
+async fn current_keys(settings: &DescopeSettings, t: u64) -> ApiResult<(KeySet, Option<u64>)> {
+    use crate::auth::descope::keys::{plan, stale_usable, KeysPlan};
+    let cached = KEYS.with(|k| k.borrow().as_ref().map(|c| (c.keys.clone(), c.fetched_at, c.failed_at)));
+    let (fetched_at, failed_at) = (cached.as_ref().map(|c| c.1), cached.as_ref().and_then(|c| c.2));
+    match (plan(fetched_at, failed_at, settings.cache_ttl_secs, t), cached) {
+        (KeysPlan::Cached | KeysPlan::Stale, Some((keys, fetched_at, _))) => Ok((keys, Some(fetched_at))),
+        (_, cached) => match fetch_keys(settings, t).await {
+            Ok(keys) => Ok((keys, None)),
+            Err(e) => match cached.filter(|(_, fetched_at, _)| stale_usable(*fetched_at, t)) {
+                Some((keys, fetched_at, _)) => {
+                    worker::console_warn!("fetching the Descope keys failed; using the keys fetched at {fetched_at}");
+                    KEYS.with(|k| k.borrow_mut().as_mut().map(|c| c.failed_at = Some(t)));
+                    Ok((keys, None))
+                }
+                None => Err(e),
+            },
+        },
+    }
 }
 
 /// Verifies a session JWT, fetching the project's keys when they are missing or stale, and once more on an
 /// unknown `kid` (key rotation) — always for a token from our own exchange (`trusted`), otherwise at most every
 /// [`UNTRUSTED_REFETCH_SECS`].
 async fn verify(settings: &DescopeSettings, token: &str, t: u64, trusted: bool) -> ApiResult<Claims> {
-    let current = KEYS.with(|k| {
-        k.borrow().as_ref().filter(|c| t < c.fetched_at + KEYS_TTL_SECS).map(|c| (c.keys.clone(), c.fetched_at))
-    });
     // `may_refetch`: the keys came from the cache, and a refetch is allowed for this token.
-    let (keys, may_refetch) = match current {
-        Some((keys, fetched_at)) => (keys, trusted || t >= fetched_at + UNTRUSTED_REFETCH_SECS),
-        None => (fetch_keys(settings, t).await?, false),
+    let (keys, may_refetch) = match current_keys(settings, t).await? {
+        (keys, Some(fetched_at)) => (keys, trusted || t >= fetched_at + UNTRUSTED_REFETCH_SECS),
+        (keys, None) => (keys, false),
     };
-    match jwt::verify(token, &keys, t, &settings.project_id) {
+    match jwt::verify(token, &keys, t, &settings.project_id, settings.jwt_max_age_secs) {
         Err(JwtError::UnknownKid) if may_refetch => {
             let keys = fetch_keys(settings, t).await?;
-            Ok(jwt::verify(token, &keys, t, &settings.project_id)?)
+            Ok(jwt::verify(token, &keys, t, &settings.project_id, settings.jwt_max_age_secs)?)
         }
         result => Ok(result?),
     }

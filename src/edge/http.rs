@@ -51,27 +51,53 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
+/// The message of the 400 for a missing body (a route where the body is optional looks for it).
+pub const EMPTY_BODY: &str = "invalid request body: a JSON body is required";
+
 /// Reads a request body of at most `cap` bytes after inflating `Content-Encoding: gzip` (which the CLI uses for
 /// checkpoints, events, imports and batches). A gzip bomb stops at the cap with 413, before using the memory.
 ///
 /// # Errors
 /// 413 over the cap, 400 for a body that is not valid gzip or is empty.
 pub async fn read_body(req: &mut Request, cap: usize) -> ApiResult<Vec<u8>> {
-    if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.parse::<usize>().map_or(false, |n| n > cap) {
-            return Err(too_large(cap));
-        }
-    }
     let gzip = req.headers().get("content-encoding")?.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
-    let raw = req.bytes().await?;
+    let raw = read_raw(req, if gzip { gzip_cap(cap) } else { cap }).await?;
     let bytes = if gzip { crate::body::gunzip(&raw, cap)? } else { raw };
     if bytes.len() > cap {
         return Err(too_large(cap));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid request body: a JSON body is required"));
+        return Err(ApiError::bad_request(EMPTY_BODY));
     }
     Ok(bytes)
+}
+
+/// The most compressed bytes a body that inflates to at most `cap` can take: gzip adds at most a few bytes per
+/// 16 KiB block (stored blocks) plus its header and trailer.
+fn gzip_cap(cap: usize) -> usize {
+    cap + cap / 1024 + 1024
+}
+
+/// The body as sent, refused past `cap` bytes. A declared `Content-Length` over the cap is refused before reading;
+/// a body without one (chunked) is counted while it streams and cut off at the cap, never buffered whole first.
+async fn read_raw(req: &mut Request, cap: usize) -> ApiResult<Vec<u8>> {
+    match req.headers().get("content-length")?.map(|l| l.trim().parse::<usize>()) {
+        Some(Ok(n)) if n > cap => Err(too_large(cap)),
+        Some(Ok(_)) => Ok(req.bytes().await?),
+        _ => {
+            use futures_util::StreamExt;
+            let mut stream = req.stream()?;
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                if out.len() + chunk.len() > cap {
+                    return Err(too_large(cap));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Reads a small JSON request body (at most [`MAX_JSON_BODY`] bytes).
@@ -80,7 +106,7 @@ pub async fn read_body(req: &mut Request, cap: usize) -> ApiResult<Vec<u8>> {
 /// 413 when the body is larger than the cap, 400 when it is not the JSON `T` expects.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
     let bytes = read_body(req, MAX_JSON_BODY).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))
+    crate::body::json_object(&bytes)
 }
 
 fn too_large(cap: usize) -> ApiError {

@@ -37,7 +37,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let sent = req.headers().get("content-length").ok().flatten().unwrap_or_else(|| "0".into());
     let started = worker::Date::now().as_millis();
     let result = handle(&mut req, &env, &method).await;
-    let response = match result {
+    let mut response = match result {
         Ok(r) => r,
         Err(e) => {
             if e.status >= 500 {
@@ -47,6 +47,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             http::error_response(&e)?
         }
     };
+    allow_origin(&env, &req, &mut response)?;
     let ms = worker::Date::now().as_millis() - started;
     worker::console_log!("{method} {path} -> {} ({sent} bytes in, {ms} ms)", response.status_code());
     Ok(response)
@@ -72,19 +73,59 @@ fn config_of(env: &Env) -> std::rc::Rc<Result<Config, ApiError>> {
     c
 }
 
+/// A response to a listed origin names it (never `*`); `Vary` keeps caches from serving it to another origin.
+fn allow_origin(env: &Env, req: &Request, response: &mut Response) -> worker::Result<()> {
+    let shared = config_of(env);
+    let Ok(config) = shared.as_ref() else { return Ok(()) };
+    let origin = req.headers().get("origin")?;
+    if let Some(origin) = config.cors_origins.allowed(origin.as_deref()) {
+        let h = response.headers_mut();
+        h.set("access-control-allow-origin", origin)?;
+        h.set("vary", "Origin")?;
+    }
+    Ok(())
+}
+
+/// `OPTIONS`: a CORS preflight, answered only for a listed origin.
+fn preflight(config: &Config, req: &Request) -> ApiResult<Response> {
+    let origin = req.headers().get("origin")?;
+    if config.cors_origins.allowed(origin.as_deref()).is_none() {
+        return Err(ApiError::forbidden("cross-origin requests from this origin are not allowed"));
+    }
+    let h = worker::Headers::new();
+    h.set("access-control-allow-methods", crate::cors::ALLOW_METHODS)?;
+    h.set("access-control-allow-headers", crate::cors::ALLOW_HEADERS)?;
+    h.set("access-control-max-age", crate::cors::MAX_AGE)?;
+    Ok(Response::empty()?.with_status(204).with_headers(h))
+}
+
+/// The request's host as addressed (`host[:port]`).
+fn host_of(req: &Request) -> ApiResult<String> {
+    let url = req.url()?;
+    let host = url.host_str().unwrap_or_default();
+    Ok(url.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")))
+}
+
 async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Response> {
-    let route = Route::parse(method, &req.path())?;
     let shared = config_of(env);
     let config = shared.as_ref().as_ref().map_err(Clone::clone);
+    if method == "OPTIONS" {
+        return preflight(config?, req);
+    }
+    let route = Route::parse(method, &req.path())?;
     let db = env.d1("DB")?;
 
+    // A health check that says what is wrong (configuration first, then storage) and what a monitor should
+    // alert on (dev mode, the development key).
+    if route == Route::Health {
+        let config = config?;
+        db::ping(&db).await?;
+        return json(&config.health());
+    }
+    if let Ok(c) = config {
+        c.check_host(&host_of(req)?)?;
+    }
     match route {
-        // A health check that says what is wrong: configuration first, then storage.
-        Route::Health => {
-            config?;
-            db::ping(&db).await?;
-            return json(&serde_json::json!({ "status": "ok" }));
-        }
         Route::Page(page) => {
             let url = req.url()?;
             return console::page(config?, &page, &url);
@@ -156,6 +197,7 @@ async fn dispatch(
             _ => stacks::get(db, &p).await,
         },
         Route::StackRename(p) => stacks::rename(env, db, &p, req).await,
+        Route::MisnamedStack { org } => stacks::delete_misnamed(env, db, &org, &url).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
         Route::CreateUpdate(p, kind) => updates::create(env, db, caller, &p, kind, req).await,
         Route::Update(p, id, op) => match op {

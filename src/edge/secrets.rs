@@ -1,7 +1,7 @@
 //! Handlers of the service secrets provider: encrypt, decrypt and their batches, bound to the stack.
 
 use super::db::StackRow;
-use super::http::{json, no_content, read_body, ApiResult, MAX_LARGE_BODY};
+use super::http::{json, no_content, read_body, ApiResult, MAX_JSON_BODY, MAX_LARGE_BODY};
 use crate::error::ApiError;
 use crate::routes::SecretsOp;
 use crate::secrets::{MasterKey, StackCipher};
@@ -43,6 +43,7 @@ fn decrypt_one(c: &StackCipher, ciphertext_b64: &str) -> ApiResult<String> {
 
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> ApiResult<T> {
     // Secrets routes never echo the body: a shape error says only that the shape is wrong.
+    crate::body::require_object(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.classify_str())))
 }
 
@@ -63,7 +64,12 @@ impl ClassifyStr for serde_json::Error {
 
 pub async fn handle(key: &MasterKey, stack: &StackRow, op: SecretsOp, req: &mut Request) -> ApiResult<Response> {
     let cipher = key.for_stack(stack.id);
-    let bytes = read_body(req, MAX_LARGE_BODY).await?;
+    // Only the batches carry many secrets (a whole stack's config); one secret gets the small JSON cap.
+    let cap = match op {
+        SecretsOp::BatchEncrypt | SecretsOp::BatchDecrypt => MAX_LARGE_BODY,
+        _ => MAX_JSON_BODY,
+    };
+    let bytes = read_body(req, cap).await?;
     match op {
         SecretsOp::Encrypt => {
             let r: EncryptRequest = parse(&bytes)?;

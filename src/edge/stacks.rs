@@ -113,6 +113,26 @@ pub async fn delete(env: &Env, db: &D1Database, p: &StackPath, url: &Url) -> Api
     no_content()
 }
 
+/// `DELETE /api/admin/{org}/misnamed-stacks?project=&stack=[&force=true]`: the way out for a stack created
+/// before names made only of periods were refused. Only such a stack qualifies; it goes like any other delete.
+pub async fn delete_misnamed(env: &Env, db: &D1Database, org: &str, url: &Url) -> ApiResult<Response> {
+    let query = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned()).unwrap_or_default();
+    let (project, stack) = (query("project"), query("stack"));
+    if !crate::names::is_misnamed(&project) && !crate::names::is_misnamed(&stack) {
+        return Err(ApiError::bad_request(
+            "only a stack whose project or stack name is made only of periods is removed here; \
+             use DELETE /api/stacks/{org}/{project}/{stack} for any other",
+        ));
+    }
+    let force = query("force") == "true" || query("force") == "1";
+    let row = db::get_stack_named(db, org, &project, &stack)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("stack '{org}/{project}/{stack}' not found")))?;
+    check_delete(row.resource_count, force)?;
+    lease::call(env, row.id, &LeaseCall::Delete { stack_id: row.id, force }).await?;
+    no_content()
+}
+
 /// `POST .../{stack}/rename` `{newName, newProject}`: within the organization, to a free name, and never under a
 /// running update (its CLI would lose the stack).
 pub async fn rename(env: &Env, db: &D1Database, p: &StackPath, req: &mut Request) -> ApiResult<Response> {

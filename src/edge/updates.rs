@@ -41,7 +41,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let stack = load_stack(db, p).await?;
     let bytes = read_body(req, MAX_UPDATE_REQUEST).await?;
-    let body: UpdateProgramRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))?;
+    let body: UpdateProgramRequest = crate::body::json_object(&bytes)?;
     if lease::call(env, stack.id, &LeaseCall::Status).await?.lease.is_some() {
         return Err(crate::engine::busy());
     }
@@ -111,18 +111,11 @@ fn cli_version(req: &Request) -> String {
 
 /// A small JSON body that may be absent (`StartUpdate` without tags sends `{}` or nothing).
 async fn read_json_or_empty<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> ApiResult<T> {
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_JSON_BODY) {
-        return Err(ApiError::payload_too_large(format!("request body is larger than {MAX_JSON_BODY} bytes")));
+    match read_body(req, MAX_JSON_BODY).await {
+        Err(e) if e.message == super::http::EMPTY_BODY => Ok(T::default()),
+        Err(e) => Err(e),
+        Ok(bytes) => crate::body::json_object(&bytes),
     }
-    let bytes = req.bytes().await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    if bytes.len() > MAX_JSON_BODY {
-        return Err(ApiError::payload_too_large(format!("request body is larger than {MAX_JSON_BODY} bytes")));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_json(&e))
 }
 
 /// `GET .../update/{id}`: the status the CLI polls (after an import, and before a cancel).
@@ -261,14 +254,14 @@ async fn run(
 ) -> ApiResult<Response> {
     match op {
         UpdateOp::RenewLease => {
-            let req: RenewLeaseRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(&e))?;
+            let req: RenewLeaseRequest = crate::body::json_object(&body)?;
             let renew =
                 LeaseCall::Renew { update_id: id.into(), token: token.into(), duration: req.duration, max_ms: config.lease_ms };
             let l = lease::call(env, stack_id, &renew).await?.lease.ok_or_else(crate::engine::not_in_progress)?;
             json(&RenewLeaseResponse { token: l.token, token_expiration: l.expires_at / 1000 })
         }
         UpdateOp::Complete => {
-            let req: CompleteUpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(&e))?;
+            let req: CompleteUpdateRequest = crate::body::json_object(&body)?;
             let status = match req.status.as_str() {
                 s @ ("succeeded" | "failed" | "cancelled") => s,
                 other => return Err(ApiError::bad_request(format!("unknown update status {other:?}"))),

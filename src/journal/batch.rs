@@ -32,6 +32,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Incoming<'_>>, ApiError> {
         #[serde(borrow, default)]
         entries: Option<Vec<&'a RawValue>>,
     }
+    crate::body::require_object(body)?;
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("invalid request body: not UTF-8"))?;
     let batch: Batch = serde_json::from_str(text).map_err(|e| ApiError::bad_json(&e))?;
     let mut out: Vec<Incoming> = Vec::new();

@@ -84,6 +84,16 @@ class Server:
         except urllib.error.HTTPError as e:
             return Reply(e.code, e.headers, e.read())
 
+    def sql(self, statement):
+        """Runs SQL on the server's local D1 (to set up rows the API no longer creates)."""
+        p = subprocess.run(
+            ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", str(self.workdir / "state"),
+             "--command", statement, "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert p.returncode == 0, p.stdout + p.stderr
+        return json.loads(p.stdout)[0]["results"]
+
     def log_text(self):
         return self.log.read_text(errors="replace")
 

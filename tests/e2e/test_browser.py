@@ -62,9 +62,13 @@ def test_pulumi_login_in_a_browser_in_descope_mode(descope_server, fake_descope,
         "userId": "U2browser", "loginId": "bea@example.com", "email": "bea@example.com", "name": "Bea Browser",
         "tenants": [{"tenantId": "T-acme", "tenantName": "Acme", "roleNames": ["admin"]}],
     })
+    # The tenant's organization is `acme` on this server (bound when a key of T-acme first signed in); a user's
+    # own session carries none of the `procella*` claims of the keys this backend makes.
+    key, _ = fake_descope.access_key(tenants=[{"tenantId": "T-acme", "roleNames": ["admin"]}],
+                                     customClaims={"procellaOrgs": {"T-acme": "acme"}})
+    assert descope_server.request("GET", "/api/user", key).status == 200
     session = fake_descope.call("POST", "/_fake/sessions", {
-        "userId": "U2browser", "customClaims": {"procellaLogin": "bea", "procellaOrgs": {"T-acme": "acme"},
-                                                "name": "Bea Browser", "email": "bea@example.com"}})
+        "userId": "U2browser", "customClaims": {"login": "bea", "name": "Bea Browser", "email": "bea@example.com"}})
     cli = InteractiveLogin(descope_server.url, tmp_path)
     cli.read_until(r"access token from")
     cli.press_enter()
@@ -90,7 +94,7 @@ def test_pulumi_login_in_a_browser_in_descope_mode(descope_server, fake_descope,
     created = [r for r in fake_descope.stats()["requests"][before:] if r["path"] == "/v1/mgmt/accesskey/create"]
     assert created and created[0]["authHeaderScheme"] == "Bearer", "the key was made at the management API"
     code, who = cli.whoami()
-    assert code == 0 and "bea" in who and "acme" in who, who
+    assert code == 0 and "bea" in who and "acme" in who and "T-acme" not in who, who
 
 
 def test_browser_login_without_a_management_key_says_how_to_log_in(fake_descope, server_factory, page):
@@ -171,6 +175,26 @@ def test_the_dashboard_shows_stacks_resources_history_and_events(server, page, d
     events = page.locator("[data-testid=event-row]")
     expect(events.first).to_be_visible()
     expect(page.locator("body")).to_contain_text("beta")
+
+
+def test_an_error_event_shows_its_message_and_an_unknown_event_its_json(server, page, unique):
+    from test_http_updates import new_stack, start, up
+
+    stack = new_stack(server, unique)
+    uid, started = start(server, stack)
+    events = [
+        {"sequence": 1, "timestamp": 1, "errorEvent": {"error": "snapshot integrity failure: the boom"}},
+        {"sequence": 2, "timestamp": 2, "shinyNewEvent": {"detail": "from a newer CLI"}},
+    ]
+    assert up(server, stack, uid, started["token"], "events/batch", {"events": events}).status == 200
+    assert up(server, stack, uid, started["token"], "complete", {"status": "failed"}).status == 200
+    _, org, project, name = stack.rsplit("/", 3)
+    sign_in_dev(page, f"{server.url}/stacks/{org}/{project}/{name}/updates/{uid}", ADMIN_TOKEN)
+    rows = page.locator("[data-testid=event-row]")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("the boom")
+    expect(rows.nth(0)).to_have_attribute("data-kind", "error")
+    expect(rows.nth(1)).to_contain_text('"detail":"from a newer CLI"')
 
 
 def test_another_orgs_stack_is_not_shown(server, page, deployed):

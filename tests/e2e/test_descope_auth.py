@@ -151,7 +151,7 @@ def b64url(obj):
 def claims(**over):
     now = int(time.time())
     c = {"sub": "U-attacker", "iss": ISS, "iat": now - 1, "exp": now + 600, "drn": "DS", "dct": "T-acme",
-         "tenants": {"T-acme": {"roles": ["admin"]}}, "procellaOrgs": {"T-acme": "acme"}}
+         "tenants": {"T-acme": {"roles": ["admin"]}}}
     c.update(over)
     return {k: v for k, v in c.items() if v is not None}
 
@@ -163,9 +163,18 @@ def mint(fake, sign="rs256", header=None, **over):
     return fake.call("POST", "/_fake/jwt", body)["jwt"]
 
 
-def test_a_valid_session_token_is_accepted(descope_server, fake_descope):
+@pytest.fixture
+def acme_bound(descope_server, fake_descope):
+    """Tenant T-acme is organization `acme` here: bound when one of its keys (made by this backend, so carrying
+    `procellaOrgs`) first signed in. A user's own session then finds its organization by tenant."""
+    key, _ = fake_descope.access_key(tenants=[{"tenantId": "T-acme", "roleNames": ["admin"]}],
+                                     customClaims={"procellaOrgs": {"T-acme": "acme"}})
+    assert descope_server.request("GET", "/api/user", key).status == 200
+
+
+def test_a_valid_session_token_is_accepted(descope_server, fake_descope, acme_bound):
     r = descope_server.request("GET", "/api/user", mint(fake_descope), scheme="Bearer")
-    assert r.status == 200 and r.json()["organizations"][0]["githubLogin"] == "acme"
+    assert r.status == 200 and r.json()["organizations"][0]["githubLogin"] == "acme", r.body
 
 
 # Each attack's claims are made when its test runs (times relative to then, not to when the suite started).
@@ -179,6 +188,13 @@ ATTACKS = {
     "wrong issuer": (lambda: dict(iss="https://api.descope.com/P2someoneElse000000000000"), "invalid issuer"),
     "wrong audience": (lambda: dict(aud="P2someoneElse000000000000"), "invalid token audience"),
     "a refresh token": (lambda: dict(drn="DSR"), "not a session token"),
+    "no iat": (lambda: dict(iat=None), "missing required claim `iat`"),
+    "no sub": (lambda: dict(sub=None), "missing required claim `sub`"),
+    # Older than PROCELLA_JWT_MAX_AGE_SECONDS (a day by default), however far off its exp is.
+    "older than the maximum age": (lambda: dict(iat=int(time.time()) - 90_000, exp=int(time.time()) + 600),
+                                   "older than the maximum session age"),
+    "our own claims in a session": (lambda: dict(procellaOrgs={"T-acme": "acme"}), "not a browser session"),
+    "an access key as subject": (lambda: dict(sub="K2someKey", amr=None), "not a browser session"),
 }
 
 
@@ -233,11 +249,60 @@ def test_a_tenant_cannot_take_another_tenants_org(descope_server, fake_descope, 
     # Another tenant's key claims the same slug (a custom claim, or a tenant renamed to it).
     squatter, _ = key_for(fake_descope, unique, "admin", org="ownedorg", tenant="T-squatter")
     r = descope_server.request("GET", f"/api/stacks/ownedorg/{project}/s", squatter)
-    assert r.status == 403 and "no Procella role" in r.json()["message"], (r.status, r.body)
+    assert r.status == 404, (r.status, r.body)
+    # It is not locked out either: it goes by its tenant ID.
+    orgs = [o["githubLogin"] for o in descope_server.request("GET", "/api/user", squatter).json()["organizations"]]
+    assert orgs == ["T-squatter"]
     # A tenant keeps the slug it was first seen with, whatever it claims later.
     renamed, _ = key_for(fake_descope, unique, "admin", org="newname", tenant="T-owner")
     orgs = [o["githubLogin"] for o in descope_server.request("GET", "/api/user", renamed).json()["organizations"]]
     assert orgs == ["ownedorg"]
+
+
+def test_a_tenant_squatted_first_by_name_still_gets_in(descope_server, fake_descope, unique):
+    # T-late's keys say `late-co`, but another tenant signed in under that slug first.
+    slug, late = unique("late-co"), unique("T-late")
+    early, _ = key_for(fake_descope, unique, "admin", org=slug, tenant=unique("T-early"))
+    assert descope_server.request("GET", "/api/user", early).status == 200
+    key, _ = key_for(fake_descope, unique, "admin", org=slug, tenant=late)
+    r = descope_server.request("GET", "/api/user", key)
+    assert r.status == 200 and [o["githubLogin"] for o in r.json()["organizations"]] == [late], r.body
+    assert descope_server.request("POST", f"/api/stacks/{late}/p", key, {"stackName": "s"}).status == 200
+
+
+def test_an_organization_from_before_slug_bindings_is_reserved_for_its_own_keys(descope_server, fake_descope, unique):
+    # What migration 0004 leaves for an org that had stacks before tenants were bound: a reserved row.
+    legacy, project = unique("legacy"), unique("p")
+    now = int(time.time())
+    descope_server.sql(
+        f"INSERT INTO stacks (org, project, name, created_at, updated_at) VALUES ('{legacy}', '{project}', 's', {now}, {now});"
+        f"INSERT INTO org_tenants (slug, tenant_id, created_at) VALUES ('{legacy}', 'reserved:{legacy}', {now})")
+    path = f"/api/stacks/{legacy}/{project}/s"
+    # A tenant that merely has the name (here a key without our claims, whose session names its tenant) does not
+    # get it: it goes by its ID.
+    named, _ = fake_descope.access_key(roleNames=["admin"], dct=unique("T-named"), customClaims={"tenantName": legacy})
+    r = descope_server.request("GET", path, named)
+    assert r.status == 404, r.body
+    # A key this backend made for that org (procellaOrgs) takes it over, and keeps it.
+    tenant = unique("T-legacy")
+    owner, _ = key_for(fake_descope, unique, "admin", org=legacy, tenant=tenant)
+    assert descope_server.request("GET", path, owner).status == 200
+    other, _ = key_for(fake_descope, unique, "admin", org=legacy, tenant=unique("T-other"))
+    assert descope_server.request("GET", path, other).status == 404
+
+
+def test_an_access_keys_bare_session_is_not_a_browser_session(descope_server, fake_descope):
+    # A JWT template without `amr`, a key bound to no user (no `dsub`), and no custom claims: only the subject
+    # tells it is an access key's session.
+    key, key_id = fake_descope.access_key(tenants=[{"tenantId": "T-acme", "roleNames": ["admin"]}], amr=None)
+    req = urllib.request.Request(
+        fake_descope.url + "/v1/auth/accesskey/exchange", method="POST", data=b'{"loginOptions":{}}',
+        headers={"Authorization": f"Bearer {DESCOPE_PROJECT}:{key}", "Content-Type": "application/json"})
+    jwt = json.loads(urllib.request.urlopen(req, timeout=10).read())["sessionJwt"]
+    payload = json.loads(base64.urlsafe_b64decode(jwt.split(".")[1] + "=="))
+    assert "amr" not in payload and "dsub" not in payload and payload["sub"] == key_id
+    r = descope_server.request("GET", "/api/user", jwt, scheme="Bearer")
+    assert r.status == 401 and "not a browser session" in r.json()["message"], r.body
 
 
 def test_an_access_keys_session_is_not_a_browser_session(descope_server, fake_descope, unique):

@@ -188,8 +188,10 @@ class FakeDescope:
         # Custom claims go first so they can never overwrite the reserved ones (sub, tenants, ...).
         claims = {**key["customClaims"], **(login_options.get("customClaims") or {})}
         claims.update({"sub": key["id"], "iss": key["_iss"] or self.issuer, "iat": now,
-                       "exp": now + key["_jwtTtl"], "amr": ["accesskey"], "drn": "DS",
+                       "exp": now + key["_jwtTtl"], "drn": "DS",
                        "roles": list(key["roleNames"]), "permissions": []})
+        if key["_amr"] is not None:
+            claims["amr"] = key["_amr"]
         if key["keyTenants"]:
             claims["tenants"] = tenant_claim(key["keyTenants"])
         selected = login_options.get("selectedTenant")
@@ -260,6 +262,8 @@ class FakeDescope:
             # Not part of Descope's key object: per-key JWT settings only the control API sets.
             "_cleartext": cleartext, "_jwtTtl": int(body.get("jwtTtl", DEFAULT_JWT_TTL)),
             "_iss": body.get("iss"), "_aud": body.get("aud"), "_dct": body.get("dct"), "_nsec": body.get("nsec"),
+            # A JWT template may leave `amr` out; `"amr": null` makes this key's sessions carry none.
+            "_amr": body.get("amr", ["accesskey"]),
         }
         self.access_keys[key_id] = key
         self.by_cleartext[cleartext] = key_id

@@ -69,6 +69,37 @@ fn is_access_key_session(claims: &Claims) -> bool {
         || strings(claims.other.get("amr")).any(|m| m.eq_ignore_ascii_case("accesskey") || m.eq_ignore_ascii_case("access_key"))
 }
 
+/// Descope's access key IDs are `K` and a digit (`K2...`), as user IDs are `U2...`.
+fn is_access_key_id(id: &str) -> bool {
+    let mut c = id.chars();
+    c.next() == Some('K') && c.next().is_some_and(|d| d.is_ascii_digit())
+}
+
+/// `Authorization: Bearer` is for browser sessions only. An access key's holder can exchange it at Descope
+/// themselves, adding custom claims (`loginOptions.customClaims`), and present that JWT; so any sign of an
+/// access key refuses it: `amr` or `dsub` saying so, a subject that is an access key ID, or one of the `procella*`
+/// claims, which only the keys this backend creates carry (a user's session never does).
+///
+/// # Errors
+/// 401 saying to send the access key as `token`.
+pub fn check_browser_session(claims: &Claims) -> Result<(), ApiError> {
+    let ours = claims.other.keys().any(|k| k.starts_with("procella"));
+    if is_access_key_session(claims) || is_access_key_id(&claims.sub) || ours {
+        return Err(ApiError::unauthorized(
+            "an access key's session is not a browser session: send the access key as `Authorization: token <key>`",
+        ));
+    }
+    Ok(())
+}
+
+/// The `(tenant, slug)` pairs of `procellaOrgs`. Only the keys this backend makes carry the claim, and Descope copies
+/// it into the sessions those keys are exchanged for; call this only for a session this backend exchanged itself
+/// (the holder of a key cannot add claims to that exchange).
+pub fn trusted_slugs(claims: &Claims) -> Vec<(String, String)> {
+    let Some(map) = claims.other.get("procellaOrgs").and_then(Value::as_object) else { return Vec::new() };
+    map.iter().filter_map(|(t, s)| Some((t.clone(), s.as_str()?.to_owned()))).collect()
+}
+
 /// The string items of a JSON array claim; anything else (missing, wrong type) is no items.
 fn strings(v: Option<&Value>) -> impl Iterator<Item = &str> {
     v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
@@ -148,6 +179,28 @@ mod tests {
         let Value::Object(mut other) = payload else { panic!("object") };
         let sub = other.remove("sub").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "U2user".into());
         Claims { sub, iss: "P2x".into(), exp: 1_700_000_600, iat: Some(1_700_000_000), other }
+    }
+
+    #[test]
+    fn only_a_users_own_session_is_a_browser_session() {
+        let user = json!({"sub":"U2x","amr":["email"],"dct":"T1","tenants":{"T1":{"roles":["admin"]}}});
+        assert!(check_browser_session(&claims(user.clone())).is_ok());
+        let refused = |change: Value| {
+            let mut p = user.clone();
+            for (k, v) in change.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            check_browser_session(&claims(p)).unwrap_err()
+        };
+        // An access key's session that says nothing of it in `amr` or `dsub` is still known by its subject...
+        let e = refused(json!({"sub":"K2abc","amr":[]}));
+        assert!(e.status == 401 && e.message.contains("not a browser session"), "{}", e.message);
+        // ...or by the claims only our keys carry, however a holder got them into a session.
+        refused(json!({"procellaOrgs":{"T1":"acme"}}));
+        refused(json!({"procellaLogin":"root"}));
+        refused(json!({"amr":["accesskey"]}));
+        refused(json!({"dsub":"U2x"}));
+        assert!(check_browser_session(&claims(json!({"sub":"Kate"}))).is_ok(), "a K that is a name, not a key ID");
     }
 
     fn org_roles(c: &Caller) -> Vec<(&str, Role)> {

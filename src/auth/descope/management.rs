@@ -55,6 +55,53 @@ pub fn created_access_key(body: &str) -> Result<String, ApiError> {
         .ok_or_else(super::unavailable)
 }
 
+/// The error for a management API call that Descope answered with a non-2xx `status`. A refused management key
+/// is Descope's answer about our configuration, not a bug here: 502 saying what an operator must fix (never the
+/// key, never a 500). Other failures are [`super::upstream_failure`] (429 stays 429, the rest 503).
+pub fn management_failure(status: u16, retry_after: Option<&str>) -> ApiError {
+    match status {
+        401 | 403 => ApiError::new(
+            502,
+            "Descope refused PROCELLA_DESCOPE_MANAGEMENT_KEY: an operator must set a valid management key",
+        ),
+        _ => super::upstream_failure(status, retry_after),
+    }
+}
+
+/// The search for the access keys bound to `user_id` (`POST /v1/mgmt/accesskey/search`).
+pub fn search_user_keys_body(user_id: &str) -> Value {
+    json!({ "boundUserId": user_id })
+}
+
+/// How many of the keys in a search answer (`{"keys": [...]}`) still work at `now`: active and not expired. These
+/// are what a user holds; browser login refuses to make more than the configured number.
+///
+/// # Errors
+/// 503 when the body is not a search answer.
+pub fn count_working_keys(body: &str, now: u64) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct Key {
+        #[serde(default)]
+        status: String,
+        #[serde(default, rename = "expireTime")]
+        expire_time: u64,
+    }
+    #[derive(Deserialize)]
+    struct Found {
+        keys: Vec<Key>,
+    }
+    let found: Found = serde_json::from_str(body).map_err(|_| super::unavailable())?;
+    Ok(found.keys.iter().filter(|k| k.status == "active" && (k.expire_time == 0 || k.expire_time > now)).count())
+}
+
+/// The 409 for a user who holds `held` working keys, `max` being the most browser login makes.
+pub fn too_many_keys(held: usize, max: u32) -> ApiError {
+    ApiError::conflict(format!(
+        "you already hold {held} access keys (browser login makes at most {max}): revoke one on the Tokens page \
+         (or in the Descope console) and log in again"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +136,32 @@ mod tests {
     fn a_caller_without_tenants_gets_no_key() {
         let dev = caller(vec![OrgRole { org: "acme".into(), role: Role::Admin, tenant: None }]);
         assert_eq!(create_access_key_body(&dev, "x", 0).unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn a_refused_management_key_is_a_502_never_a_500() {
+        for status in [401, 403] {
+            let e = management_failure(status, None);
+            assert!(e.status == 502 && e.message.contains("PROCELLA_DESCOPE_MANAGEMENT_KEY"), "{}", e.message);
+        }
+        assert_eq!(management_failure(500, None).status, 503);
+        assert_eq!(management_failure(429, Some("7")).retry_after, Some(7));
+    }
+
+    #[test]
+    fn only_working_keys_count_towards_the_limit() {
+        let now = 1_700_000_000;
+        let body = json!({"keys": [
+            {"id": "K1", "status": "active", "expireTime": 0},
+            {"id": "K2", "status": "active", "expireTime": now + 10},
+            {"id": "K3", "status": "active", "expireTime": now - 10},
+            {"id": "K4", "status": "inactive", "expireTime": 0},
+        ]});
+        assert_eq!(count_working_keys(&body.to_string(), now).unwrap(), 2);
+        assert_eq!(count_working_keys("{}", now).unwrap_err().status, 503);
+        assert_eq!(search_user_keys_body("U2x"), json!({"boundUserId": "U2x"}));
+        let e = too_many_keys(3, 3);
+        assert!(e.status == 409 && e.message.contains("revoke one"), "{}", e.message);
     }
 
     #[test]

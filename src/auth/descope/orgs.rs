@@ -3,11 +3,23 @@
 //! A session names its tenants in the signed `tenants` claim, which Descope controls; the slug each tenant goes by
 //! comes from softer sources (a custom claim, an editable tenant name). Trusting those alone would let a tenant
 //! admin rename their tenant, or a key carry a claim, to walk into another tenant's organization. So the first
-//! tenant to use a slug owns it (a row in D1, never changed), a tenant keeps the slug it was first seen with, and a
-//! claimed slug that belongs to another tenant is dropped from the caller.
+//! tenant to use a slug owns it (a row in D1, never changed), and a tenant keeps the slug it was first seen with.
+//!
+//! A tenant whose claimed slug belongs to another tenant is not locked out: it falls back to its tenant ID, then
+//! to a slug derived from the ID (`tenant-<hash>`), whichever is free first. One tenant owns one slug (the table's
+//! `tenant_id` is unique), so a squatter can block at most one candidate per tenant it controls.
+//!
+//! Organizations that had stacks before slugs were bound (migration 0004) are reserved: their row names no tenant
+//! ([`RESERVED_PREFIX`]). A reserved slug is taken over only by a tenant that names it in `procellaOrgs` of an
+//! access key this backend made and exchanged itself (the keys users already hold), never by a tenant name.
 
 use crate::auth::OrgRole;
+use crate::names::OrgName;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The `tenant_id` of a reserved slug's row: `reserved:<slug>`.
+pub const RESERVED_PREFIX: &str = "reserved:";
 
 /// A stored binding: `slug` belongs to `tenant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,16 +28,37 @@ pub struct Binding {
     pub tenant: String,
 }
 
-/// The caller's orgs after the bindings, and the bindings still to store (slugs no tenant owns yet).
+/// The caller's orgs after the bindings, the bindings still to store (slugs no tenant owns yet), and the reserved
+/// slugs this caller takes over.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Bound {
     pub orgs: Vec<OrgRole>,
     pub new: Vec<Binding>,
+    pub taken_over: Vec<Binding>,
 }
 
-/// Applies `known` bindings (every stored row whose slug or tenant the caller mentions) to `orgs`.
-/// Orgs without a tenant (dev mode) pass through unchanged. The order of `orgs` is kept (the first is the default).
-pub fn bind(orgs: Vec<OrgRole>, known: &[Binding]) -> Bound {
+/// The slugs `o`'s tenant may go by, in order: the one it claims, its tenant ID, and one derived from the ID.
+pub fn candidates(o: &OrgRole) -> Vec<String> {
+    let Some(tenant) = &o.tenant else { return vec![o.org.clone()] };
+    let derived = format!("tenant-{}", hex12(&Sha256::digest(tenant.as_bytes())));
+    let mut out = vec![o.org.clone()];
+    for c in [tenant.clone(), derived] {
+        if OrgName::parse(&c).is_ok() && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn hex12(bytes: &[u8]) -> String {
+    bytes.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies `known` bindings (every stored row whose slug or tenant the caller mentions, for every candidate) to
+/// `orgs`. `trusted` lists the `(tenant, slug)` pairs of `procellaOrgs` in a session this backend exchanged
+/// itself: only those take over a reserved slug. Orgs without a tenant (dev mode) pass through unchanged; the
+/// order of `orgs` is kept (the first is the default); a tenant with no free candidate is left out.
+pub fn bind(orgs: Vec<OrgRole>, known: &[Binding], trusted: &[(String, String)]) -> Bound {
     let by_tenant: BTreeMap<&str, &str> = known.iter().map(|b| (b.tenant.as_str(), b.slug.as_str())).collect();
     let by_slug: BTreeMap<&str, &str> = known.iter().map(|b| (b.slug.as_str(), b.tenant.as_str())).collect();
     let mut out = Bound::default();
@@ -37,10 +70,27 @@ pub fn bind(orgs: Vec<OrgRole>, known: &[Binding]) -> Bound {
         };
         if let Some(slug) = by_tenant.get(tenant.as_str()) {
             o.org = (*slug).to_owned();
-        } else if by_slug.get(o.org.as_str()).is_some_and(|owner| *owner != tenant) {
-            continue;
         } else {
-            out.new.push(Binding { slug: o.org.clone(), tenant });
+            let reserved_for = |slug: &str| by_slug.get(slug) == Some(&format!("{RESERVED_PREFIX}{slug}").as_str());
+            let pick = candidates(&o).into_iter().find_map(|slug| {
+                if used.contains(&slug) {
+                    None
+                } else if !by_slug.contains_key(slug.as_str()) {
+                    Some((slug, false))
+                } else if reserved_for(&slug) && trusted.iter().any(|(t, s)| *t == tenant && *s == slug) {
+                    Some((slug, true))
+                } else {
+                    None
+                }
+            });
+            let Some((slug, take_over)) = pick else { continue };
+            let binding = Binding { slug: slug.clone(), tenant };
+            if take_over {
+                out.taken_over.push(binding);
+            } else {
+                out.new.push(binding);
+            }
+            o.org = slug;
         }
         // Two of the caller's tenants never share one slug (the stored binding wins over a new claim).
         if used.insert(o.org.clone()) {
@@ -65,22 +115,46 @@ mod tests {
 
     #[test]
     fn a_new_slug_is_bound_to_its_tenant() {
-        let out = bind(vec![org("acme", "T1", Role::Admin)], &[]);
+        let out = bind(vec![org("acme", "T1", Role::Admin)], &[], &[]);
         assert_eq!(out.orgs, vec![org("acme", "T1", Role::Admin)]);
         assert_eq!(out.new, vec![b("acme", "T1")]);
     }
 
     #[test]
-    fn another_tenant_cannot_take_a_bound_slug() {
+    fn another_tenant_cannot_take_a_bound_slug_and_falls_back_to_its_id() {
         // T9's admin renamed their tenant "acme", or a key claims procellaOrgs {T9: acme}.
-        let out = bind(vec![org("acme", "T9", Role::Admin), org("mallory", "T8", Role::Admin)], &[b("acme", "T1")]);
-        assert_eq!(out.orgs, vec![org("mallory", "T8", Role::Admin)]);
-        assert_eq!(out.new, vec![b("mallory", "T8")]);
+        let out = bind(vec![org("acme", "T9", Role::Admin), org("mallory", "T8", Role::Admin)], &[b("acme", "T1")], &[]);
+        assert_eq!(out.orgs, vec![org("T9", "T9", Role::Admin), org("mallory", "T8", Role::Admin)]);
+        assert_eq!(out.new, vec![b("T9", "T9"), b("mallory", "T8")]);
+    }
+
+    #[test]
+    fn a_tenant_whose_name_and_id_were_squatted_still_gets_in() {
+        // T1 is named "acme"; T8 signed in first as "acme", T9 first as "T1".
+        let known = [b("acme", "T8"), b("T1", "T9")];
+        let out = bind(vec![org("acme", "T1", Role::Admin)], &known, &[]);
+        let derived = candidates(&org("acme", "T1", Role::Admin))[2].clone();
+        assert!(derived.starts_with("tenant-") && derived.len() == 19, "{derived}");
+        assert_eq!(out.orgs, vec![org(&derived, "T1", Role::Admin)]);
+        assert_eq!(out.new, vec![b(&derived, "T1")]);
+    }
+
+    #[test]
+    fn a_reserved_slug_goes_only_to_a_tenant_our_own_key_names() {
+        let known = [b("legacy", "reserved:legacy")];
+        let trusted = [("T1".to_owned(), "legacy".to_owned())];
+        let out = bind(vec![org("legacy", "T1", Role::Admin)], &known, &trusted);
+        assert_eq!(out.orgs, vec![org("legacy", "T1", Role::Admin)]);
+        assert_eq!((out.new, out.taken_over), (vec![], vec![b("legacy", "T1")]));
+        // A tenant merely named "legacy" (or another tenant's key) falls back to its own ID.
+        let out = bind(vec![org("legacy", "T2", Role::Admin)], &known, &trusted);
+        assert_eq!(out.orgs, vec![org("T2", "T2", Role::Admin)]);
+        assert!(out.taken_over.is_empty());
     }
 
     #[test]
     fn a_tenant_keeps_the_slug_it_was_first_seen_with() {
-        let out = bind(vec![org("new-name", "T1", Role::Member)], &[b("acme", "T1")]);
+        let out = bind(vec![org("new-name", "T1", Role::Member)], &[b("acme", "T1")], &[]);
         assert_eq!(out.orgs, vec![org("acme", "T1", Role::Member)]);
         assert!(out.new.is_empty());
     }
@@ -88,15 +162,15 @@ mod tests {
     #[test]
     fn orgs_without_tenants_pass_through_and_order_is_kept() {
         let dev = OrgRole { org: "dev-org".into(), role: Role::Admin, tenant: None };
-        let out = bind(vec![org("b", "T2", Role::Viewer), dev.clone(), org("a", "T1", Role::Admin)], &[]);
+        let out = bind(vec![org("b", "T2", Role::Viewer), dev.clone(), org("a", "T1", Role::Admin)], &[], &[]);
         assert_eq!(out.orgs.iter().map(|o| o.org.as_str()).collect::<Vec<_>>(), ["b", "dev-org", "a"]);
         assert_eq!(out.orgs[1], dev);
     }
 
     #[test]
     fn two_tenants_never_end_up_under_one_slug() {
-        // T2 claims "acme" while T1 (bound to acme) is also in the session.
-        let out = bind(vec![org("acme", "T1", Role::Viewer), org("acme", "T2", Role::Admin)], &[b("acme", "T1")]);
-        assert_eq!(out.orgs, vec![org("acme", "T1", Role::Viewer)]);
+        // T2 claims "acme" while T1 (bound to acme) is also in the session: T2 goes by its ID.
+        let out = bind(vec![org("acme", "T1", Role::Viewer), org("acme", "T2", Role::Admin)], &[b("acme", "T1")], &[]);
+        assert_eq!(out.orgs, vec![org("acme", "T1", Role::Viewer), org("T2", "T2", Role::Admin)]);
     }
 }

@@ -10,6 +10,9 @@ const PROJECT_ID: &str = "PROCELLA_DESCOPE_PROJECT_ID";
 const MANAGEMENT_KEY: &str = "PROCELLA_DESCOPE_MANAGEMENT_KEY";
 const BASE_URL: &str = "PROCELLA_DESCOPE_BASE_URL";
 const CACHE_TTL: &str = "PROCELLA_DESCOPE_CACHE_TTL_SECONDS";
+const JWT_MAX_AGE: &str = "PROCELLA_JWT_MAX_AGE_SECONDS";
+const CLI_TOKEN_TTL: &str = "PROCELLA_CLI_TOKEN_TTL_DAYS";
+const CLI_TOKEN_MAX: &str = "PROCELLA_CLI_TOKEN_MAX_PER_USER";
 
 const DEFAULT_BASE_URL: &str = "https://api.descope.com";
 /// Descope project IDs are 28 characters today, 32+ with a region; anything much longer is a pasted mistake.
@@ -17,6 +20,14 @@ const MAX_PROJECT_ID_LEN: usize = 64;
 const DEFAULT_CACHE_TTL_SECS: u64 = 3600;
 /// A day: an exchanged session is re-checked with Descope at least this often, so a revoked key stops working.
 const MAX_CACHE_TTL_SECS: u64 = 86_400;
+/// The guide's maximum token age: a session JWT issued more than a day ago is refused, whatever its `exp`.
+const DEFAULT_JWT_MAX_AGE_SECS: u64 = 86_400;
+/// Thirty days: a longer maximum would not bound anything a session's own `exp` does not.
+const MAX_JWT_AGE_SECS: u64 = 30 * 86_400;
+/// Keys made by browser login carry a copy of the user's roles at that moment, so they expire: a demoted or
+/// removed user's keys stop working within this many days.
+const DEFAULT_CLI_TOKEN_TTL_DAYS: u64 = 90;
+const DEFAULT_CLI_TOKEN_MAX: u32 = 10;
 
 /// Descope mode's configuration.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,6 +38,13 @@ pub struct DescopeSettings {
     pub base_url: String,
     /// The longest an exchanged access key is cached, in seconds (it is never cached past its JWT's `exp`).
     pub cache_ttl_secs: u64,
+    /// The oldest a session JWT's `iat` may be, in seconds (`PROCELLA_JWT_MAX_AGE_SECONDS`, default 86400).
+    pub jwt_max_age_secs: u64,
+    /// How long an access key made by browser login works (`PROCELLA_CLI_TOKEN_TTL_DAYS`, default 90).
+    pub cli_token_ttl_days: u64,
+    /// The most working access keys a user may hold for browser login to make another
+    /// (`PROCELLA_CLI_TOKEN_MAX_PER_USER`, default 10).
+    pub cli_token_max: u32,
     management_key: Option<String>,
 }
 
@@ -36,6 +54,9 @@ impl fmt::Debug for DescopeSettings {
             .field("project_id", &self.project_id)
             .field("base_url", &self.base_url)
             .field("cache_ttl_secs", &self.cache_ttl_secs)
+            .field("jwt_max_age_secs", &self.jwt_max_age_secs)
+            .field("cli_token_ttl_days", &self.cli_token_ttl_days)
+            .field("cli_token_max", &self.cli_token_max)
             .field("management_key", &self.management_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -71,8 +92,21 @@ impl DescopeSettings {
             })?,
             None => DEFAULT_CACHE_TTL_SECS,
         };
+        let jwt_max_age_secs = match read(&var, JWT_MAX_AGE) {
+            Some(raw) => raw.parse::<u64>().ok().filter(|t| (60..=MAX_JWT_AGE_SECS).contains(t)).ok_or_else(|| {
+                ApiError::config(format!("{JWT_MAX_AGE} must be a whole number of seconds from 60 to {MAX_JWT_AGE_SECS}"))
+            })?,
+            None => DEFAULT_JWT_MAX_AGE_SECS,
+        };
+        let cli_token_ttl_days = number(&var, CLI_TOKEN_TTL, 1, 3650, DEFAULT_CLI_TOKEN_TTL_DAYS, "days")?;
+        let cli_token_max = number(&var, CLI_TOKEN_MAX, 1, 100, u64::from(DEFAULT_CLI_TOKEN_MAX), "keys")? as u32;
         let management_key = read(&var, MANAGEMENT_KEY);
-        Ok(Self { project_id, base_url, cache_ttl_secs, management_key })
+        Ok(Self { project_id, base_url, cache_ttl_secs, jwt_max_age_secs, cli_token_ttl_days, cli_token_max, management_key })
+    }
+
+    /// When an access key made by browser login at `now` expires (Unix seconds).
+    pub fn cli_token_expiry(&self, now: u64) -> u64 {
+        now + self.cli_token_ttl_days * 86_400
     }
 
     /// The management key, for management API calls (creating access keys for `pulumi login`).
@@ -90,6 +124,11 @@ impl DescopeSettings {
         format!("{}/v1/mgmt/accesskey/create", self.base_url)
     }
 
+    /// `POST` here with the management key to list access keys (those bound to a user).
+    pub fn search_access_keys_url(&self) -> String {
+        format!("{}/v1/mgmt/accesskey/search", self.base_url)
+    }
+
     /// `GET` here (no auth) for the project's JWKS.
     pub fn jwks_url(&self) -> String {
         format!("{}/v2/keys/{}", self.base_url, self.project_id)
@@ -99,6 +138,18 @@ impl DescopeSettings {
     /// key, a refresh JWT or the management key. The result holds the secret: never log it.
     pub fn authorization(&self, secret: &str) -> String {
         format!("Bearer {}:{secret}", self.project_id)
+    }
+}
+
+/// A whole number from `min` to `max`, or `default` when unset.
+fn number(var: &impl Fn(&str) -> Option<String>, name: &str, min: u64, max: u64, default: u64, unit: &str) -> Result<u64, ApiError> {
+    match read(var, name) {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ApiError::config(format!("{name} must be a whole number of {unit} from {min} to {max}"))),
+        None => Ok(default),
     }
 }
 
@@ -125,8 +176,14 @@ fn default_base_url(project_id: &str) -> String {
     }
 }
 
-/// Accepts `http(s)://host[:port][/path]`, drops trailing slashes so paths join cleanly.
+/// Accepts `https://host[:port][/path]`, and `http://` only for a loopback host (a local fake: management keys and
+/// access keys travel in these requests); drops trailing slashes so paths join cleanly.
 fn check_base_url(url: &str) -> Result<String, ApiError> {
+    if let Some(rest) = url.strip_prefix("http://") {
+        if !crate::config::is_loopback_host(rest.split('/').next().unwrap_or("")) {
+            return Err(ApiError::config(format!("{BASE_URL} must be https:// (http:// only for a loopback host)")));
+        }
+    }
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     let host = rest.map(|r| r.split('/').next().unwrap_or(""));
     let ok = host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
@@ -158,6 +215,9 @@ mod tests {
         assert_eq!(s.project_id, PID);
         assert_eq!(s.base_url, "https://api.descope.com");
         assert_eq!(s.cache_ttl_secs, 3600);
+        assert_eq!(s.jwt_max_age_secs, 86_400);
+        assert_eq!((s.cli_token_ttl_days, s.cli_token_max), (90, 10));
+        assert_eq!(s.cli_token_expiry(1_700_000_000), 1_700_000_000 + 90 * 86_400);
         assert_eq!(s.management_key(), None);
         assert_eq!(s.exchange_url(), "https://api.descope.com/v1/auth/accesskey/exchange");
         assert_eq!(s.jwks_url(), format!("https://api.descope.com/v2/keys/{PID}"));
@@ -179,6 +239,7 @@ mod tests {
             (PROJECT_ID, &format!(" {PID}\n")),
             (BASE_URL, "http://127.0.0.1:8788/"),
             (CACHE_TTL, "60"),
+            (JWT_MAX_AGE, "3600"),
             (MANAGEMENT_KEY, "mgmt-s3cret\n"),
         ])
         .unwrap();
@@ -186,6 +247,7 @@ mod tests {
         assert_eq!(s.base_url, "http://127.0.0.1:8788");
         assert_eq!(s.jwks_url(), format!("http://127.0.0.1:8788/v2/keys/{PID}"));
         assert_eq!(s.cache_ttl_secs, 60);
+        assert_eq!(s.jwt_max_age_secs, 3600);
         assert_eq!(s.management_key(), Some("mgmt-s3cret"));
         let debug = format!("{s:?}");
         assert!(!debug.contains("s3cret") && debug.contains("<redacted>"), "{debug}");
@@ -198,7 +260,14 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_variable_not_the_value() {
-        let cases: [(&[(&str, &str)], &str); 11] = [
+        let cases: [(&[(&str, &str)], &str); 18] = [
+            (&[(PROJECT_ID, PID), (CLI_TOKEN_TTL, "0")], "PROCELLA_CLI_TOKEN_TTL_DAYS must be a whole number of days"),
+            (&[(PROJECT_ID, PID), (CLI_TOKEN_TTL, "forever")], "from 1 to 3650"),
+            (&[(PROJECT_ID, PID), (CLI_TOKEN_MAX, "0")], "PROCELLA_CLI_TOKEN_MAX_PER_USER must be"),
+            (&[(PROJECT_ID, PID), (BASE_URL, "http://descope.example.com")], "must be https://"),
+            (&[(PROJECT_ID, PID), (BASE_URL, "http://10.0.0.1:8080/x")], "must be https://"),
+            (&[(PROJECT_ID, PID), (JWT_MAX_AGE, "59")], "from 60 to"),
+            (&[(PROJECT_ID, PID), (JWT_MAX_AGE, "a day")], "PROCELLA_JWT_MAX_AGE_SECONDS"),
             (&[], "PROCELLA_DESCOPE_PROJECT_ID must be set"),
             (&[(PROJECT_ID, "   ")], "PROCELLA_DESCOPE_PROJECT_ID must be set"),
             (&[(PROJECT_ID, "X2secretish")], "starts with 'P'"),

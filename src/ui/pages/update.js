@@ -62,8 +62,16 @@ export function describe(ev) {
     return ['policy', `policy ${p.policyName || ''} (${p.enforcementLevel || ''}): ${clean(p.message)}`, 'warning'];
   }
   if (ev.cancelEvent) return ['cancel', 'Cancelled'];
+  if (ev.errorEvent) {
+    // The engine's `{"error": "..."}`; anything else it carries is shown rather than dropped.
+    const e = ev.errorEvent;
+    return ['error', typeof e.error === 'string' ? clean(e.error) : JSON.stringify(e), 'error'];
+  }
+  // A kind this page does not know (a newer CLI's) is shown as its JSON, never as a blank row.
   const key = Object.keys(ev).find((k) => k.endsWith('Event'));
-  return [key ? key.replace(/Event$/, '') : 'event', ''];
+  if (key) return [key.replace(/Event$/, ''), JSON.stringify(ev[key])];
+  const rest = Object.fromEntries(Object.entries(ev).filter(([k]) => k !== 'sequence' && k !== 'timestamp'));
+  return ['event', JSON.stringify(rest)];
 }
 
 function eventRow(ev) {
