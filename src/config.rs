@@ -36,6 +36,8 @@ pub struct Config {
     /// Whether dev mode may answer requests addressed to a host that is not loopback
     /// (`PROCELLA_ALLOW_DEV_MODE=true`, set on purpose for a shared test deployment; default `false`).
     pub allow_dev_mode: bool,
+    /// `PROCELLA_RATE_LIMIT_PER_MINUTE` and `PROCELLA_AUTH_ATTEMPTS_PER_MINUTE` (see `crate::ratelimit`).
+    pub limits: crate::ratelimit::Limits,
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -74,6 +76,15 @@ fn journal_batch_max(var: &impl Fn(&str) -> Option<String>) -> Result<usize, Api
             "PROCELLA_JOURNAL_BATCH_MAX_BYTES must be a number of bytes from {MIN_JOURNAL_BATCH_BYTES} to {}",
             crate::journal::batch::DEFAULT_MAX_BATCH_BYTES
         ))),
+    }
+}
+
+/// A per-minute limit: 1 to a million.
+fn per_minute(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> Result<u32, ApiError> {
+    let Some(v) = var(name).filter(|v| !v.trim().is_empty()) else { return Ok(default) };
+    match v.trim().parse::<u32>() {
+        Ok(n @ 1..=1_000_000) => Ok(n),
+        _ => Err(ApiError::config(format!("{name} must be a whole number of requests a minute from 1 to 1000000"))),
     }
 }
 
@@ -181,6 +192,14 @@ impl Config {
             journal_batch_max: journal_batch_max(&var)?,
             cors_origins: crate::cors::CorsOrigins::parse(var("PROCELLA_CORS_ORIGINS").as_deref())?,
             allow_dev_mode: flag(&var, "PROCELLA_ALLOW_DEV_MODE", false)?,
+            limits: crate::ratelimit::Limits {
+                per_credential: per_minute(&var, "PROCELLA_RATE_LIMIT_PER_MINUTE", crate::ratelimit::DEFAULT_PER_CREDENTIAL)?,
+                auth_attempts_per_ip: per_minute(
+                    &var,
+                    "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE",
+                    crate::ratelimit::DEFAULT_AUTH_ATTEMPTS_PER_IP,
+                )?,
+            },
         })
     }
 }
@@ -292,6 +311,24 @@ mod tests {
         assert_eq!(plain.health()["devKey"], true);
         assert_eq!(allowed.health()["authMode"], "dev");
         assert_eq!(allowed.health()["devKey"], false);
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_guide_and_are_validated() {
+        let base = [("PROCELLA_AUTH_MODE", "dev"), ("PROCELLA_DEV_AUTH_TOKEN", "t"), ("PROCELLA_DEV_USER_LOGIN", "me")];
+        let with = |k: &'static str, v: &'static str| {
+            let mut all = base.to_vec();
+            all.push((k, v));
+            from(&all)
+        };
+        let l = from(&base).unwrap().limits;
+        assert_eq!((l.per_credential, l.auth_attempts_per_ip), (100, 20));
+        assert_eq!(with("PROCELLA_RATE_LIMIT_PER_MINUTE", "5").unwrap().limits.per_credential, 5);
+        assert_eq!(with("PROCELLA_AUTH_ATTEMPTS_PER_MINUTE", "7").unwrap().limits.auth_attempts_per_ip, 7);
+        for bad in ["0", "-1", "lots", "1000001"] {
+            let e = with("PROCELLA_RATE_LIMIT_PER_MINUTE", bad).unwrap_err();
+            assert!(e.message.contains("PROCELLA_RATE_LIMIT_PER_MINUTE"), "{bad}: {}", e.message);
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod error;
 pub mod journal;
 pub mod log;
 pub mod names;
+pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
 

@@ -67,6 +67,9 @@ class Settings:
     workers_dev_subdomain: Optional[str]
     bundle_dir: str
     assets_dir: str
+    # Per-minute limits by the worker variable that carries them (procella:rateLimitPerMinute,
+    # procella:authAttemptsPerMinute).
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def worker_url(self) -> str:
@@ -166,6 +169,16 @@ def load_settings(
             "procella:workersDevSubdomain (your account's workers.dev subdomain, shown in the dashboard under "
             "Workers & Pages)")
 
+    rate_limits = {}
+    for rl, key in zip(contract.RATE_LIMITS, ("procella:rateLimitPerMinute", "procella:authAttemptsPerMinute")):
+        raw = get(key)
+        if raw is None:
+            rate_limits[rl.variable] = rl.default_limit
+        elif raw.isdigit() and 1 <= int(raw) <= 1_000_000:
+            rate_limits[rl.variable] = int(raw)
+        else:
+            problems.append(f"{key} must be a whole number of requests a minute from 1 to 1000000 (got {raw!r})")
+
     if problems:
         raise InvalidSetup("The Procella stack configuration is not usable:", problems)
     return Settings(
@@ -183,4 +196,5 @@ def load_settings(
         workers_dev_subdomain=subdomain,
         bundle_dir=get("procella:bundleDir") or DEFAULT_BUNDLE_DIR,
         assets_dir=get("procella:assetsDir") or DEFAULT_ASSETS_DIR,
+        rate_limits=rate_limits,
     )

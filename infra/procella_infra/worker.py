@@ -23,6 +23,16 @@ def bindings(
             {"name": do.binding, "type": "durable_object_namespace", "class_name": do.class_name}
             for do in contract.DURABLE_OBJECTS
         ),
+        # The limit goes both on the binding and in the variable the worker passes with each call.
+        *(
+            {"name": rl.binding, "type": "ratelimit", "namespace_id": rl.namespace_id,
+             "simple": {"limit": settings.rate_limits[rl.variable], "period": contract.RATE_LIMIT_PERIOD}}
+            for rl in contract.RATE_LIMITS
+        ),
+        *(
+            {"name": rl.variable, "type": "plain_text", "text": str(settings.rate_limits[rl.variable])}
+            for rl in contract.RATE_LIMITS
+        ),
         {"name": contract.VAR_AUTH_MODE, "type": "plain_text", "text": "descope"},
         {"name": contract.VAR_DESCOPE_PROJECT_ID, "type": "plain_text", "text": descope_project_id},
         # Secrets travel as Pulumi secrets: encrypted in the stack state, masked in previews and logs.

@@ -45,6 +45,24 @@ class DurableObjectMigration:
 DURABLE_OBJECTS = (DurableObjectBinding(binding="STACK_LEASES", class_name="StackLease"),)
 DURABLE_OBJECT_MIGRATIONS = (DurableObjectMigration(tag="v1", new_sqlite_classes=("StackLease",)),)
 
+@dataclass(frozen=True)
+class RateLimit:
+    """One `[[ratelimits]]` binding: a counter per key per minute, its default limit, and the variable that sets it."""
+
+    binding: str
+    namespace_id: str
+    default_limit: int
+    variable: str
+
+
+# Per credential and per client IP (src/ratelimit.rs). Both deployment paths set the configured limit and the
+# variable from one value; namespace IDs must be unique in the Cloudflare account.
+RATE_LIMIT_PERIOD = 60
+RATE_LIMITS = (
+    RateLimit("CREDENTIAL_LIMITER", "1001", 100, "PROCELLA_RATE_LIMIT_PER_MINUTE"),
+    RateLimit("AUTH_ATTEMPT_LIMITER", "1002", 20, "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE"),
+)
+
 # The worker's variables and secrets that production sets (the full list is in the repository README, "Configuration").
 VAR_AUTH_MODE = "PROCELLA_AUTH_MODE"
 VAR_DESCOPE_PROJECT_ID = "PROCELLA_DESCOPE_PROJECT_ID"

@@ -120,3 +120,14 @@ def test_a_bad_setup_stops_the_program_before_any_resource_is_declared(config, b
     with pytest.raises(InvalidSetup):
         deploy(config, into=attempt)
     assert attempt.resources == []
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1000001"])
+def test_a_rate_limit_must_be_a_whole_number_of_requests_a_minute(config, value):
+    config["procella:authAttemptsPerMinute"] = value
+    assert "procella:authAttemptsPerMinute must be a whole number of requests a minute" in problems_for(config)
+
+
+def test_rate_limits_default_to_the_workers_defaults(config):
+    assert settings_for(config).rate_limits == {
+        "PROCELLA_RATE_LIMIT_PER_MINUTE": 100, "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": 20}

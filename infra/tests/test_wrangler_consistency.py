@@ -59,10 +59,16 @@ def test_the_static_assets_come_from_the_same_folder_with_the_same_settings():
     assert not unsupported, f"infra does not deploy assets settings {unsupported} yet (procella_infra/worker.py)"
 
 
+def test_the_rate_limit_bindings_match():
+    declared = {(r["name"], r["namespace_id"], r["simple"]["limit"], r["simple"]["period"]) for r in WRANGLER["ratelimits"]}
+    assert declared == {(rl.binding, rl.namespace_id, rl.default_limit, contract.RATE_LIMIT_PERIOD)
+                        for rl in contract.RATE_LIMITS}
+
+
 def test_wrangler_declares_nothing_that_infra_does_not_deploy():
     # A new kind of binding or setting (KV, queues, cron triggers, routes, ...) must be added to infra too.
     handled = {"name", "main", "compatibility_date", "build", "vars", "d1_databases", "r2_buckets", "durable_objects",
-               "migrations", "assets",
+               "migrations", "assets", "ratelimits",
                # Only how a plain `wrangler deploy` treats the vars infra set: it keeps them.
                "keep_vars"}
     assert set(WRANGLER) <= handled, f"wrangler.toml declares {set(WRANGLER) - handled}, which infra does not deploy"

@@ -22,7 +22,7 @@ mod settings;
 pub use caller::{caller_from_claims, check_browser_session, trusted_slugs, NO_ROLE_MESSAGE};
 pub use exchange::{
     cache_key, cache_ttl, error_summary, exchange_failure, parse_exchange_response, unavailable, upstream_failure,
-    Exchanged, CACHE_EXPIRY_MARGIN_SECS, DEFAULT_RETRY_AFTER_SECS, EXCHANGE_BODY,
+    Exchanged, CACHE_EXPIRY_MARGIN_SECS, DEFAULT_RETRY_AFTER_SECS, EXCHANGE_BODY, REFUSAL_TTL_SECS,
 };
 pub use management::{
     count_working_keys, create_access_key_body, management_failure, created_access_key, search_user_keys_body, too_many_keys,

@@ -42,6 +42,8 @@ thread_local! {
     // Workers run one request at a time per isolate thread; these live as long as the isolate.
     static CALLERS: RefCell<HashMap<String, (Caller, u64)>> = RefCell::new(HashMap::new());
     static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+    /// Access keys Descope refused lately: key hash -> until when (see `REFUSAL_TTL_SECS`).
+    static REFUSED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
     /// Org slug bindings seen in D1 (they never change once stored): tenant id -> slug.
     static BINDINGS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
@@ -69,7 +71,17 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
             if let Some(caller) = cached(&cache_key, t).await {
                 return Ok(caller);
             }
-            let exchanged = exchange(settings, key).await?;
+            // Junk keys must not each cost an exchange: a refusal is remembered for a minute.
+            if refused_recently(&cache_key, t).await {
+                return Err(descope::exchange_failure(401, None));
+            }
+            let exchanged = match exchange(settings, key).await {
+                Err(e) if e.status == 401 => {
+                    remember_refusal(&cache_key, t).await;
+                    return Err(e);
+                }
+                other => other?,
+            };
             let claims = verify(settings, &exchanged.session_jwt, t, true).await?;
             let caller = descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?;
             // Our own exchange: the key's `procellaOrgs` are the backend's, not the holder's.
@@ -188,6 +200,37 @@ async fn remember(cache_key: &str, caller: &Caller, ttl: Option<u64>, t: u64) {
     if let Err(e) = stored {
         // The isolate cache still holds it; the Cache API is an optimization across isolates.
         worker::console_warn!("could not store the caller in the Cache API: {e}");
+    }
+}
+
+/// The Cache API entry of a refused key (a different URL space from the callers').
+fn refusal_url(cache_key: &str) -> String {
+    format!("{CACHE_URL}refused/{cache_key}")
+}
+
+async fn refused_recently(cache_key: &str, t: u64) -> bool {
+    if REFUSED.with(|r| r.borrow().get(cache_key).is_some_and(|until| *until > t)) {
+        return true;
+    }
+    let Some(Some(mut resp)) = Cache::default().get(refusal_url(cache_key), false).await.ok() else { return false };
+    let until = resp.text().await.ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    if until > t {
+        REFUSED.with(|r| insert_bounded(&mut r.borrow_mut(), cache_key.to_owned(), until));
+    }
+    until > t
+}
+
+async fn remember_refusal(cache_key: &str, t: u64) {
+    let until = t + descope::REFUSAL_TTL_SECS;
+    REFUSED.with(|r| insert_bounded(&mut r.borrow_mut(), cache_key.to_owned(), until));
+    let stored = async {
+        let headers = Headers::new();
+        headers.set("cache-control", &format!("max-age={}", descope::REFUSAL_TTL_SECS))?;
+        Cache::default().put(refusal_url(cache_key), Response::ok(until.to_string())?.with_headers(headers)).await
+    }
+    .await;
+    if let Err(e) = stored {
+        worker::console_warn!("could not store a refused key in the Cache API: {e}");
     }
 }
 

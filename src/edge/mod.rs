@@ -11,6 +11,7 @@ mod descope;
 mod http;
 mod lease;
 mod ledger;
+mod limits;
 mod memo;
 mod secrets;
 mod stacks;
@@ -120,7 +121,9 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
     if route == Route::Health {
         let config = config?;
         db::ping(&db).await?;
-        return json(&config.health());
+        let mut health = config.health();
+        health["rateLimits"] = limits::bound(env).into();
+        return json(&health);
     }
     if let Ok(c) = config {
         c.check_host(&host_of(req)?)?;
@@ -149,11 +152,25 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         }
     }
 
+    // Rate limits (crate::ratelimit): a credential this isolate has not accepted costs its client IP an attempt
+    // before it is checked; an accepted one counts against its own per-minute limit.
+    let t = limits::now_secs();
+    let hash = req.headers().get("authorization")?.map(|a| crate::ratelimit::credential_hash(&a));
+    if !hash.as_deref().is_some_and(|h| limits::accepted_recently(h, t)) {
+        let ip = req.headers().get("cf-connecting-ip")?;
+        limits::count_auth_attempt(env, &config.limits, ip.as_deref(), t).await?;
+    }
     let caller = authenticate(&config, &db, req).await?;
+    let hash = hash.unwrap_or_default();
+    limits::remember_accepted(&hash, t);
+    // The secrets routes are counted in `dispatch`, once it knows whether an update is running on the stack.
+    if !matches!(route, Route::Secrets(..)) {
+        limits::count_request(env, &config.limits, &hash, t).await?;
+    }
     if let Some(org) = route.org() {
         caller.authorize(org, method, || route.not_found())?;
     }
-    dispatch(route, &caller, config, env, &db, req).await
+    dispatch(route, &caller, config, env, &db, req, &hash).await
 }
 
 async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiResult<Caller> {
@@ -178,6 +195,7 @@ async fn dispatch(
     env: &Env,
     db: &D1Database,
     req: &mut Request,
+    credential_hash: &str,
 ) -> ApiResult<Response> {
     let url = req.url()?;
     match route {
@@ -214,6 +232,10 @@ async fn dispatch(
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,
         Route::Secrets(p, op) => {
             let stack = stacks::load_stack(db, &p).await?;
+            // The CLI encrypts and decrypts through these while its update runs: bounded by the lease then.
+            if stack.active_update.is_none() {
+                limits::count_request(env, &config.limits, credential_hash, limits::now_secs()).await?;
+            }
             secrets::handle(&config.encryption_key, &stack, op, req).await
         }
     }

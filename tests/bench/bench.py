@@ -130,6 +130,59 @@ def descope(tmp, n):
         stop_fake_descope(fake)
 
 
+# ---- 1c. rate limits at their defaults --------------------------------------------------------------------------
+
+def limits(tmp):
+    """Requests until a 429 per token and per client IP, and Descope exchanges per junk access key."""
+    from conftest import descope_vars, start_fake_descope, stop_fake_descope
+
+    defaults = {k: v for k, v in DEFAULT_VARS.items() if "PER_MINUTE" not in k}
+    server = start_server(defaults, tmp / "limits-server")
+    (tmp / "limits-descope").mkdir()
+    fake = start_fake_descope(tmp / "limits-descope")
+    dserver = start_server({k: v for k, v in descope_vars(fake).items() if "PER_MINUTE" not in k}, tmp / "limits-d")
+    try:
+        # Both counts start in a fresh minute (the windows follow the clock).
+        left = 60 - time.time() % 60
+        if left < 30:
+            time.sleep(left + 0.5)
+
+        def until_429(srv, token, ip, most=500):
+            for n in range(most):
+                r = srv.request("GET", "/api/user", token, headers={"CF-Connecting-IP": ip})
+                if r.status == 429:
+                    return n, r.headers.get("Retry-After")
+            return most, None
+
+        n, retry = until_429(server, ADMIN_TOKEN, "192.0.2.1")
+        row("rate limit: requests with one token answered before its first 429 (default 100/min)", f"{n}",
+            f"Retry-After {retry} s", "", "100", n == 100)
+        for i in range(500):
+            r = server.request("GET", "/api/user", f"junk-{i}", headers={"CF-Connecting-IP": "192.0.2.2"})
+            if r.status == 429:
+                break
+        row("rate limit: failed authentications from one IP before its first 429 (default 20/min)", f"{i}",
+            f"Retry-After {r.headers.get('Retry-After')} s", "", "20", i == 20)
+        before = fake.stats()["exchangeTotal"]
+        junk = [f"K2junk{i:04d}" for i in range(50)]
+        for _ in range(3):
+            for j, key in enumerate(junk):
+                dserver.request("GET", "/api/user", key, headers={"CF-Connecting-IP": f"198.18.{j // 250}.{j % 250}"})
+        spent = fake.stats()["exchangeTotal"] - before
+        row("descope: exchanges per junk access key, each sent 3 times within a minute (50 keys, own IPs)",
+            f"{spent / len(junk):.2f}", f"{spent} exchanges for {3 * len(junk)} requests", "", "<= 1", spent <= len(junk))
+        before = fake.stats()["exchangeTotal"]
+        answered = [dserver.request("GET", "/api/user", f"K2flood{i:04d}", headers={"CF-Connecting-IP": "198.18.9.9"}).status
+                    for i in range(100)]
+        spent = fake.stats()["exchangeTotal"] - before
+        row("descope: 100 junk access keys from one IP: exchanges reaching Descope", f"{spent}",
+            f"{answered.count(429)} answered 429", "", "", None)
+    finally:
+        stop_server(server)
+        stop_server(dserver)
+        stop_fake_descope(fake)
+
+
 # ---- 2 and 3. pulumi up ----------------------------------------------------------------------------------------
 
 def program(dirpath, project, n):
@@ -426,7 +479,8 @@ def table():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("sections", nargs="*", default=["overhead", "descope", "up", "journal", "large", "size", "native"])
+    ap.add_argument("sections", nargs="*",
+                    default=["overhead", "descope", "limits", "up", "journal", "large", "size", "native"])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--repeats", type=int, help="runs per size and mode in `journal` (default 3, and 1 from 1000)")
     ap.add_argument("--requests", type=int, default=300)
@@ -452,6 +506,9 @@ def main():
         if "descope" in args.sections:
             print("== descope mode", flush=True)
             descope(tmp, min(args.requests, 100))
+        if "limits" in args.sections:
+            print("== rate limits", flush=True)
+            limits(tmp)
         if "up" in args.sections:
             print("== pulumi up", flush=True)
             full = start_server({**DEFAULT_VARS, "PROCELLA_JOURNALING": "false", "PROCELLA_DELTA_CHECKPOINTS": "false"},

@@ -41,6 +41,10 @@ DEFAULT_VARS = {
     "PROCELLA_DEV_USER_LOGIN": "ada",
     "PROCELLA_DEV_ORG_LOGIN": ORG,
     "PROCELLA_DEV_USERS": json.dumps(DEV_USERS),
+    # The suite sends far more than a person would with one token from one address; the limits themselves are
+    # tested on servers of their own (test_rate_limits.py).
+    "PROCELLA_RATE_LIMIT_PER_MINUTE": "1000000",
+    "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "1000000",
 }
 
 
@@ -310,6 +314,8 @@ def descope_vars(fake, **extra):
         "PROCELLA_DESCOPE_BASE_URL": fake.url,
         "PROCELLA_DESCOPE_MANAGEMENT_KEY": DESCOPE_MANAGEMENT_KEY,
         "PROCELLA_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "PROCELLA_RATE_LIMIT_PER_MINUTE": "1000000",
+        "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "1000000",
         **extra,
     }
 

@@ -12,7 +12,7 @@ APP = "https://app.example.com"
 
 def test_healthz_says_dev_mode_and_the_development_key(server):
     assert server.request("GET", "/healthz").json() == {
-        "status": "ok", "authMode": "dev", "devMode": True, "devKey": True,
+        "status": "ok", "authMode": "dev", "devMode": True, "devKey": True, "rateLimits": True,
     }
 
 

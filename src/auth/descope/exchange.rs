@@ -66,6 +66,11 @@ pub fn parse_exchange_response(body: &str) -> Result<Exchanged, ApiError> {
     Ok(Exchanged { key_id: r.key_id.filter(|k| !k.is_empty()), session_jwt, expiration: r.expiration })
 }
 
+/// How long a refused access key is answered 401 without asking Descope again, in seconds: random tokens must not
+/// each cost an exchange, or an unauthenticated flood spends the project's Descope rate limit for everyone. A key
+/// activated within that minute waits out the rest of it.
+pub const REFUSAL_TTL_SECS: u64 = 60;
+
 /// The error for an exchange Descope answered with a non-2xx `status`.
 ///
 /// 400, 401 and 403 mean Descope refused the key (bad, revoked, expired, wrong project): 401 "invalid access

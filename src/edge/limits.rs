@@ -1,0 +1,96 @@
+//! The Workers rate-limiting binding (`[[ratelimits]]` in wrangler.toml; infra/ deploys the same two), and this
+//! isolate's memory of credentials it accepted. What is counted and why is `crate::ratelimit`.
+
+use super::http::ApiResult;
+use super::memo::insert_bounded;
+use crate::ratelimit::{self, Limits, PERIOD_SECS};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::js_sys::{Function, Object, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
+
+/// Counts API requests per credential.
+const CREDENTIALS: &str = "CREDENTIAL_LIMITER";
+/// Counts authentication attempts per client IP.
+const AUTH_ATTEMPTS: &str = "AUTH_ATTEMPT_LIMITER";
+/// How long an accepted credential spares its IP's attempt budget. It never grants access: the credential is
+/// still checked on every request.
+const ACCEPTED_TTL_SECS: u64 = 300;
+
+thread_local! {
+    /// Credential hash -> until when it counts as accepted here.
+    static ACCEPTED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+}
+
+pub fn now_secs() -> u64 {
+    worker::Date::now().as_millis() / 1000
+}
+
+/// Whether this isolate accepted the credential with this hash lately.
+pub fn accepted_recently(hash: &str, t: u64) -> bool {
+    ACCEPTED.with(|a| a.borrow().get(hash).is_some_and(|until| *until > t))
+}
+
+pub fn remember_accepted(hash: &str, t: u64) {
+    ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), t + ACCEPTED_TTL_SECS));
+}
+
+/// One authentication attempt from `ip`, for a credential this isolate does not know.
+///
+/// # Errors
+/// 429 with `Retry-After` past `PROCELLA_AUTH_ATTEMPTS_PER_MINUTE`.
+pub async fn count_auth_attempt(env: &Env, limits: &Limits, ip: Option<&str>, t: u64) -> ApiResult<()> {
+    if allow(env, AUTH_ATTEMPTS, &ratelimit::ip_key(ip), limits.auth_attempts_per_ip).await {
+        Ok(())
+    } else {
+        Err(ratelimit::too_many_requests("authenticating from this address", limits.auth_attempts_per_ip, t))
+    }
+}
+
+/// One API request made with the credential of this hash.
+///
+/// # Errors
+/// 429 with `Retry-After` past `PROCELLA_RATE_LIMIT_PER_MINUTE`.
+pub async fn count_request(env: &Env, limits: &Limits, hash: &str, t: u64) -> ApiResult<()> {
+    if allow(env, CREDENTIALS, &ratelimit::credential_key(hash), limits.per_credential).await {
+        Ok(())
+    } else {
+        Err(ratelimit::too_many_requests("this token", limits.per_credential, t))
+    }
+}
+
+/// Whether both limiters are bound (for `/healthz`).
+pub fn bound(env: &Env) -> bool {
+    [CREDENTIALS, AUTH_ATTEMPTS].iter().all(|b| Reflect::get(env, &JsValue::from_str(b)).is_ok_and(|v| !v.is_undefined()))
+}
+
+/// Counts one request under `key` and says whether it is within `limit`. The limit goes with the call (so the
+/// variables decide it, locally too) and is also the binding's configured one (infra/ sets both from one
+/// value). A limiter that fails lets the request through, logged: a limit protects capacity and must not become
+/// an outage of its own.
+async fn allow(env: &Env, binding: &str, key: &str, limit: u32) -> bool {
+    match call(env, binding, key, limit).await {
+        Ok(within) => within,
+        Err(e) => {
+            worker::console_error!("rate limiter {binding} failed, request let through: {e:?}");
+            true
+        }
+    }
+}
+
+async fn call(env: &Env, binding: &str, key: &str, limit: u32) -> Result<bool, JsValue> {
+    let limiter = Reflect::get(env, &JsValue::from_str(binding))?;
+    if limiter.is_undefined() {
+        return Err(JsValue::from_str("the binding is missing"));
+    }
+    let limit_fn: Function = Reflect::get(&limiter, &JsValue::from_str("limit"))?.dyn_into()?;
+    let options = Object::new();
+    Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
+    Reflect::set(&options, &JsValue::from_str("limit"), &JsValue::from_f64(f64::from(limit)))?;
+    Reflect::set(&options, &JsValue::from_str("period"), &JsValue::from_f64(PERIOD_SECS as f64))?;
+    let promise: Promise = limit_fn.call1(&limiter, &options)?.dyn_into()?;
+    let outcome = JsFuture::from(promise).await?;
+    Ok(Reflect::get(&outcome, &JsValue::from_str("success"))?.as_bool().unwrap_or(true))
+}

@@ -1,0 +1,101 @@
+//! Rate limits: what is counted, under which key, against which limit, and what a client is told past it.
+//!
+//! The counting is the Workers rate-limiting binding's (one counter per key per Cloudflare location, shared by
+//! every isolate there; `wrangler dev` runs the same binding locally). A counter in an isolate would not be a
+//! limit: a worker runs in many isolates. Two limits, both per minute:
+//!
+//! - **Per credential** (`PROCELLA_RATE_LIMIT_PER_MINUTE`, default 100): every authenticated API request, keyed by
+//!   a hash of its `Authorization` value. The execution routes of a running update are exempt (the CLI treats a
+//!   429 there as fatal, and a 1000-resource `up` sends thousands a minute; the lease bounds them), and so are
+//!   the secrets routes of a stack while an update runs on it (the CLI encrypts and decrypts through them mid-update).
+//! - **Per client IP** (`PROCELLA_AUTH_ATTEMPTS_PER_MINUTE`, default 20): every credential this isolate has not
+//!   already accepted costs its client IP (`CF-Connecting-IP`) one attempt *before* it is checked, so failed
+//!   authentications (guessed dev tokens, junk access keys) are limited, a correct guess past the limit is not even
+//!   looked at, and callers this isolate already knows are never slowed by a noisy neighbour behind the same IP.
+
+use crate::error::ApiError;
+use sha2::{Digest, Sha256};
+
+/// The window of both limits: the binding counts per 10 or 60 seconds.
+pub const PERIOD_SECS: u64 = 60;
+pub const DEFAULT_PER_CREDENTIAL: u32 = 100;
+pub const DEFAULT_AUTH_ATTEMPTS_PER_IP: u32 = 20;
+/// A key names at most this much of a client-chosen header (`CF-Connecting-IP` is set by Cloudflare, but locally
+/// it is whatever the client sends).
+const MAX_IP_LEN: usize = 64;
+
+/// The configured limits (requests per [`PERIOD_SECS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_credential: u32,
+    pub auth_attempts_per_ip: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { per_credential: DEFAULT_PER_CREDENTIAL, auth_attempts_per_ip: DEFAULT_AUTH_ATTEMPTS_PER_IP }
+    }
+}
+
+/// A hash of an `Authorization` value: the credential's counter key, and how an isolate remembers credentials it
+/// accepted. The credential itself is never a key, a log line or a map entry.
+pub fn credential_hash(authorization: &str) -> String {
+    let digest = Sha256::digest(authorization.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The counter key of a credential (by its [`credential_hash`]).
+pub fn credential_key(hash: &str) -> String {
+    format!("credential:{hash}")
+}
+
+/// The counter key of a client IP's authentication attempts.
+pub fn ip_key(ip: Option<&str>) -> String {
+    let ip = ip.map(str::trim).filter(|i| !i.is_empty()).unwrap_or("unknown");
+    format!("auth-ip:{}", ip.chars().take(MAX_IP_LEN).collect::<String>())
+}
+
+/// Seconds until the current window ends (windows are aligned to the clock), at least 1.
+pub fn retry_after(now_unix_secs: u64) -> u32 {
+    (PERIOD_SECS - now_unix_secs % PERIOD_SECS).max(1) as u32
+}
+
+/// The 429 past a limit, with `Retry-After`; the CLI reports it as a rate-limit error.
+pub fn too_many_requests(what: &str, limit: u32, now_unix_secs: u64) -> ApiError {
+    let mut e = ApiError::new(429, format!("too many requests: {what} is limited to {limit} a minute; try again later"));
+    e.retry_after = Some(retry_after(now_unix_secs));
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_hold_the_credential() {
+        let h = credential_hash("token pul-s3cret-token");
+        assert_eq!(h.len(), 32);
+        assert!(!credential_key(&h).contains("s3cret"));
+        assert_eq!(h, credential_hash("token pul-s3cret-token"), "stable");
+        assert_ne!(h, credential_hash("token pul-s3cret-tokeN"));
+    }
+
+    #[test]
+    fn ip_keys_are_bounded_and_never_empty() {
+        assert_eq!(ip_key(Some(" 203.0.113.7 ")), "auth-ip:203.0.113.7");
+        assert_eq!(ip_key(None), "auth-ip:unknown");
+        assert_eq!(ip_key(Some("")), "auth-ip:unknown");
+        assert_eq!(ip_key(Some(&"x".repeat(500))).len(), "auth-ip:".len() + 64);
+    }
+
+    #[test]
+    fn past_a_limit_the_client_is_told_when_to_come_back() {
+        let minute = 1_699_999_980; // a multiple of 60
+        let e = too_many_requests("this token", 100, minute + 40);
+        assert_eq!((e.status, e.retry_after), (429, Some(20)));
+        assert_eq!(e.body()["code"], 429);
+        assert!(e.message.contains("100 a minute"), "{}", e.message);
+        assert_eq!(retry_after(minute + 59), 1);
+        assert_eq!(retry_after(minute), 60);
+    }
+}
