@@ -38,6 +38,8 @@ pub struct Config {
     pub allow_dev_mode: bool,
     /// `PROCELLA_RATE_LIMIT_PER_MINUTE` and `PROCELLA_AUTH_ATTEMPTS_PER_MINUTE` (see `crate::ratelimit`).
     pub limits: crate::ratelimit::Limits,
+    /// The key of derived organization slugs (`MasterKey::slug_key`), computed once.
+    pub org_slug_key: [u8; 32],
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -183,7 +185,9 @@ impl Config {
             None => (MasterKey::from_hex(DEV_FALLBACK_KEY_HEX)?, true),
         };
         delta_checkpoints(&var)?;
+        let org_slug_key = encryption_key.slug_key();
         Ok(Self {
+            org_slug_key,
             auth,
             encryption_key,
             uses_dev_key,

@@ -13,6 +13,7 @@
 //!   authentications (guessed dev tokens, junk access keys) are limited, a correct guess past the limit is not even
 //!   looked at, and callers this isolate already knows are never slowed by a noisy neighbour behind the same IP.
 
+use crate::auth::Credential;
 use crate::error::ApiError;
 use sha2::{Digest, Sha256};
 
@@ -37,11 +38,20 @@ impl Default for Limits {
     }
 }
 
-/// A hash of an `Authorization` value: the credential's counter key, and how an isolate remembers credentials it
-/// accepted. The credential itself is never a key, a log line or a map entry.
-pub fn credential_hash(authorization: &str) -> String {
-    let digest = Sha256::digest(authorization.as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+/// A hash of a parsed credential (its scheme and value, so `Token  X` and `token X` are one credential): its counter
+/// key, and how the edge remembers credentials it accepted. The credential itself is never a key, a log line or a
+/// map entry.
+pub fn credential_hash(credential: &Credential<'_>) -> String {
+    let (scheme, value) = match credential {
+        Credential::Token(v) => ("token", v),
+        Credential::UpdateToken(v) => ("update-token", v),
+        Credential::Bearer(v) => ("bearer", v),
+    };
+    let mut h = Sha256::new();
+    h.update(scheme.as_bytes());
+    h.update(b"\0");
+    h.update(value.as_bytes());
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The counter key of a credential (by its [`credential_hash`]).
@@ -49,9 +59,14 @@ pub fn credential_key(hash: &str) -> String {
     format!("credential:{hash}")
 }
 
-/// The counter key of a client IP's authentication attempts.
+/// The counter key of a client IP's authentication attempts. An IPv6 client is counted by its /64, the block one
+/// subscriber gets (rotating addresses inside it is free).
 pub fn ip_key(ip: Option<&str>) -> String {
     let ip = ip.map(str::trim).filter(|i| !i.is_empty()).unwrap_or("unknown");
+    if let Ok(v6) = ip.parse::<std::net::Ipv6Addr>() {
+        let s = v6.segments();
+        return format!("auth-ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]);
+    }
     format!("auth-ip:{}", ip.chars().take(MAX_IP_LEN).collect::<String>())
 }
 
@@ -72,12 +87,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_never_hold_the_credential() {
-        let h = credential_hash("token pul-s3cret-token");
+    fn keys_never_hold_the_credential_and_spellings_of_one_are_one() {
+        use crate::auth::parse_authorization;
+        let hash = |header: &str| credential_hash(&parse_authorization(Some(header)).unwrap());
+        let h = hash("token pul-s3cret-token");
         assert_eq!(h.len(), 32);
         assert!(!credential_key(&h).contains("s3cret"));
-        assert_eq!(h, credential_hash("token pul-s3cret-token"), "stable");
-        assert_ne!(h, credential_hash("token pul-s3cret-tokeN"));
+        for same in ["Token pul-s3cret-token", "TOKEN    pul-s3cret-token", "  token pul-s3cret-token  "] {
+            assert_eq!(hash(same), h, "{same:?}");
+        }
+        assert_ne!(h, hash("token pul-s3cret-tokeN"));
+        assert_ne!(h, hash("Bearer pul-s3cret-token"), "another scheme is another credential");
     }
 
     #[test]
@@ -86,6 +106,8 @@ mod tests {
         assert_eq!(ip_key(None), "auth-ip:unknown");
         assert_eq!(ip_key(Some("")), "auth-ip:unknown");
         assert_eq!(ip_key(Some(&"x".repeat(500))).len(), "auth-ip:".len() + 64);
+        assert_eq!(ip_key(Some("2001:db8:1:2:aaaa::1")), "auth-ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key(Some("2001:db8:1:2:bbbb:cccc:dddd:eeee")), ip_key(Some("2001:db8:1:2::9")));
     }
 
     #[test]

@@ -60,6 +60,15 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// The key of the organization slugs derived from tenant IDs (`tenant-<PRF of the ID>`): unpredictable to
+    /// anyone without the master key, so no one can take such a slug before its tenant arrives.
+    pub fn slug_key(&self) -> [u8; 32] {
+        let hk = Hkdf::<Sha256>::new(Some(b"procella-edge org slugs v1"), &self.0);
+        let mut key = [0u8; 32];
+        let _ = hk.expand(b"derived slugs", &mut key);
+        key
+    }
+
     /// The cipher of one stack.
     pub fn for_stack(&self, stack_id: i64) -> StackCipher {
         let hk = Hkdf::<Sha256>::new(Some(b"procella-edge secrets v1"), &self.0);

@@ -57,7 +57,12 @@ fn now() -> u64 {
 /// # Errors
 /// 401 for a bad key or token, 403 for a caller with no Procella role, 429/503 when Descope is rate limiting or
 /// unavailable.
-pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credential: Credential<'_>) -> ApiResult<Caller> {
+pub async fn authenticate(
+    settings: &DescopeSettings,
+    db: &D1Database,
+    credential: Credential<'_>,
+    slug_key: &[u8; 32],
+) -> ApiResult<Caller> {
     let t = now();
     match credential {
         Credential::Token(key) => {
@@ -85,7 +90,7 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
             let claims = verify(settings, &exchanged.session_jwt, t, true).await?;
             let caller = descope::caller_from_claims(&claims, exchanged.key_id.as_deref())?;
             // Our own exchange: the key's `procellaOrgs` are the backend's, not the holder's.
-            let caller = bind_orgs(db, caller, &descope::trusted_slugs(&claims)).await?;
+            let caller = bind_orgs(db, caller, &descope::trusted_slugs(&claims), slug_key).await?;
             remember(&cache_key, &caller, descope::cache_ttl(t, claims.exp, settings.cache_ttl_secs), t).await;
             Ok(caller)
         }
@@ -101,7 +106,7 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
                     "an access key's session is not a browser session: send the access key as `Authorization: token <key>`",
                 ));
             }
-            bind_orgs(db, caller, &[]).await
+            bind_orgs(db, caller, &[], slug_key).await
         }
         Credential::UpdateToken(_) => {
             Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
@@ -114,28 +119,33 @@ pub async fn authenticate(settings: &DescopeSettings, db: &D1Database, credentia
 ///
 /// # Errors
 /// 403 when no organization remains; storage failures.
-async fn bind_orgs(db: &D1Database, mut caller: Caller, trusted: &[(String, String)]) -> ApiResult<Caller> {
+async fn bind_orgs(
+    db: &D1Database,
+    mut caller: Caller,
+    trusted: &[(String, String)],
+    slug_key: &[u8; 32],
+) -> ApiResult<Caller> {
     let tenants: Vec<String> = caller.orgs.iter().filter_map(|o| o.tenant.clone()).collect();
     let cached: Option<Vec<Binding>> = BINDINGS.with(|b| {
         let b = b.borrow();
         tenants.iter().map(|t| b.get(t).map(|slug| Binding { slug: slug.clone(), tenant: t.clone() })).collect()
     });
     let bound = match cached {
-        Some(known) => orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted),
+        Some(known) => orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted, slug_key),
         None => {
             let candidates: Vec<String> =
-                caller.orgs.iter().filter(|o| o.tenant.is_some()).flat_map(orgs::candidates).collect();
+                caller.orgs.iter().filter(|o| o.tenant.is_some()).flat_map(|o| orgs::candidates(o, slug_key)).collect();
             let slugs: Vec<&str> = candidates.iter().map(String::as_str).collect();
             let tenant_refs: Vec<&str> = tenants.iter().map(String::as_str).collect();
             let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
-            let first = orgs::bind(caller.orgs.clone(), &known, trusted);
+            let first = orgs::bind(caller.orgs.clone(), &known, trusted, slug_key);
             if first.new.is_empty() && first.taken_over.is_empty() {
                 first
             } else {
                 db::add_org_bindings(db, &first.new, &first.taken_over).await?;
                 // Read again: a binding may have lost a race; whatever is still unbound is left out.
                 let known = db::org_bindings(db, &tenant_refs, &slugs).await?;
-                let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted);
+                let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted, slug_key);
                 let unbound: Vec<String> =
                     second.new.drain(..).chain(second.taken_over.drain(..)).map(|b| b.tenant).collect();
                 second.orgs.retain(|o| o.tenant.as_ref().map_or(true, |t| !unbound.contains(t)));
@@ -153,7 +163,10 @@ async fn bind_orgs(db: &D1Database, mut caller: Caller, trusted: &[(String, Stri
     });
     caller.orgs = bound.orgs;
     if caller.orgs.is_empty() {
-        return Err(ApiError::forbidden(descope::NO_ROLE_MESSAGE));
+        return Err(ApiError::forbidden(match bound.reserved.first() {
+            Some(slug) => orgs::reserved_message(slug),
+            None => descope::NO_ROLE_MESSAGE.to_owned(),
+        }));
     }
     Ok(caller)
 }
@@ -326,12 +339,19 @@ pub fn unix_now() -> u64 {
 }
 
 async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {
-    let (status, headers, body) = call(&settings.jwks_url(), Method::Get, None, None).await?;
-    if !(200..300).contains(&status) {
-        worker::console_error!("fetching the Descope keys failed: {status}");
-        return Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()));
+    let fetched = async {
+        let (status, headers, body) = call(&settings.jwks_url(), Method::Get, None, None).await?;
+        if !(200..300).contains(&status) {
+            worker::console_error!("fetching the Descope keys failed: {status}");
+            return Err(descope::upstream_failure(status, headers.get("retry-after").ok().flatten().as_deref()));
+        }
+        KeySet::from_jwks_json(&body)
     }
-    let keys = KeySet::from_jwks_json(&body)?;
+    .await;
+    // Every failed fetch is remembered, so an outage costs Descope one fetch per retry interval (`keys::plan`).
+    let keys = fetched.inspect_err(|_| {
+        KEYS.with(|k| k.borrow_mut().as_mut().map(|c| c.failed_at = Some(t)));
+    })?;
     KEYS.with(|k| *k.borrow_mut() = Some(CachedKeys { keys: keys.clone(), fetched_at: t, failed_at: None }));
     Ok(keys)
 }
@@ -342,13 +362,14 @@ async fn current_keys(settings: &DescopeSettings, t: u64) -> ApiResult<(KeySet, 
     let cached = KEYS.with(|k| k.borrow().as_ref().map(|c| (c.keys.clone(), c.fetched_at, c.failed_at)));
     let (fetched_at, failed_at) = (cached.as_ref().map(|c| c.1), cached.as_ref().and_then(|c| c.2));
     match (plan(fetched_at, failed_at, settings.cache_ttl_secs, t), cached) {
-        (KeysPlan::Cached | KeysPlan::Stale, Some((keys, fetched_at, _))) => Ok((keys, Some(fetched_at))),
+        (KeysPlan::Cached, Some((keys, fetched_at, _))) => Ok((keys, Some(fetched_at))),
+        // Stale keys never refetch on an unknown `kid`: that fetch just failed.
+        (KeysPlan::Stale, Some((keys, _, _))) => Ok((keys, None)),
         (_, cached) => match fetch_keys(settings, t).await {
             Ok(keys) => Ok((keys, None)),
             Err(e) => match cached.filter(|(_, fetched_at, _)| stale_usable(*fetched_at, t)) {
                 Some((keys, fetched_at, _)) => {
                     worker::console_warn!("fetching the Descope keys failed; using the keys fetched at {fetched_at}");
-                    KEYS.with(|k| k.borrow_mut().as_mut().map(|c| c.failed_at = Some(t)));
                     Ok((keys, None))
                 }
                 None => Err(e),

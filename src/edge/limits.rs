@@ -19,6 +19,9 @@ const AUTH_ATTEMPTS: &str = "AUTH_ATTEMPT_LIMITER";
 /// still checked on every request.
 const ACCEPTED_TTL_SECS: u64 = 300;
 
+/// The Cache API keys entries by URL; this host is never resolved.
+const ACCEPTED_URL: &str = "https://procella-limits.invalid/accepted/";
+
 thread_local! {
     /// Credential hash -> until when it counts as accepted here.
     static ACCEPTED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
@@ -28,13 +31,44 @@ pub fn now_secs() -> u64 {
     worker::Date::now().as_millis() / 1000
 }
 
-/// Whether this isolate accepted the credential with this hash lately.
-pub fn accepted_recently(hash: &str, t: u64) -> bool {
+fn accepted_in_isolate(hash: &str, t: u64) -> bool {
     ACCEPTED.with(|a| a.borrow().get(hash).is_some_and(|until| *until > t))
 }
 
-pub fn remember_accepted(hash: &str, t: u64) {
-    ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), t + ACCEPTED_TTL_SECS));
+/// Whether the credential with this hash was accepted lately: by this isolate, or by another isolate of this data
+/// center (the Cache API, the same scope as the limiter's counters), so a caller new to an isolate does not pay
+/// its IP an attempt.
+pub async fn accepted_recently(hash: &str, t: u64) -> bool {
+    if accepted_in_isolate(hash, t) {
+        return true;
+    }
+    let Ok(Some(mut hit)) = worker::Cache::default().get(format!("{ACCEPTED_URL}{hash}"), false).await else {
+        return false;
+    };
+    let until = hit.text().await.ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    if until > t {
+        ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), until));
+    }
+    until > t
+}
+
+/// Remembers an accepted credential, in the isolate and (once per isolate and period) in the Cache API.
+pub async fn remember_accepted(hash: &str, t: u64) {
+    if accepted_in_isolate(hash, t) {
+        return;
+    }
+    let until = t + ACCEPTED_TTL_SECS;
+    ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), until));
+    let stored = async {
+        let headers = worker::Headers::new();
+        headers.set("cache-control", &format!("max-age={ACCEPTED_TTL_SECS}"))?;
+        let entry = worker::Response::ok(until.to_string())?.with_headers(headers);
+        worker::Cache::default().put(format!("{ACCEPTED_URL}{hash}"), entry).await
+    }
+    .await;
+    if let Err(e) = stored {
+        worker::console_warn!("could not store an accepted credential in the Cache API: {e}");
+    }
 }
 
 /// One authentication attempt from `ip`, for a credential this isolate does not know.
@@ -66,10 +100,11 @@ pub fn bound(env: &Env) -> bool {
     [CREDENTIALS, AUTH_ATTEMPTS].iter().all(|b| Reflect::get(env, &JsValue::from_str(b)).is_ok_and(|v| !v.is_undefined()))
 }
 
-/// Counts one request under `key` and says whether it is within `limit`. The limit goes with the call (so the
-/// variables decide it, locally too) and is also the binding's configured one (infra/ sets both from one
-/// value). A limiter that fails lets the request through, logged: a limit protects capacity and must not become
-/// an outage of its own.
+/// Counts one request under `key` and says whether it is within `limit`. The limit goes with the call, which
+/// `wrangler dev`'s binding honours (so the variables decide it locally and in the tests); on Cloudflare the
+/// binding's configured limit is the one enforced, and infra/ sets it and the variable from one value (a plain
+/// `wrangler deploy` would reset the bindings to wrangler.toml's defaults). A limiter that fails lets the
+/// request through, logged: a limit protects capacity and must not become an outage of its own.
 async fn allow(env: &Env, binding: &str, key: &str, limit: u32) -> bool {
     match call(env, binding, key, limit).await {
         Ok(within) => within,

@@ -148,21 +148,33 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
             let Credential::UpdateToken(token) = parse_authorization(header.as_deref())? else {
                 return Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`"));
             };
-            return updates::execute(env, &db, &config, p, id, *op, token, req).await;
+            let ip = req.headers().get("cf-connecting-ip")?;
+            let result = updates::execute(env, &db, &config, p, id, *op, token, req).await;
+            // Never a 429 for a valid lease; a refused one costs its IP an attempt, so a flood of guessed lease
+            // tokens ends in 429s like any other failed authentication.
+            if result.as_ref().is_err_and(|e| e.status == 401 || e.status == 403) {
+                limits::count_auth_attempt(env, &config.limits, ip.as_deref(), limits::now_secs()).await?;
+            }
+            return result;
         }
     }
 
     // Rate limits (crate::ratelimit): a credential this isolate has not accepted costs its client IP an attempt
     // before it is checked; an accepted one counts against its own per-minute limit.
     let t = limits::now_secs();
-    let hash = req.headers().get("authorization")?.map(|a| crate::ratelimit::credential_hash(&a));
-    if !hash.as_deref().is_some_and(|h| limits::accepted_recently(h, t)) {
+    let header = req.headers().get("authorization")?;
+    let hash = parse_authorization(header.as_deref()).ok().map(|c| crate::ratelimit::credential_hash(&c));
+    let known = match &hash {
+        Some(h) => limits::accepted_recently(h, t).await,
+        None => false,
+    };
+    if !known {
         let ip = req.headers().get("cf-connecting-ip")?;
         limits::count_auth_attempt(env, &config.limits, ip.as_deref(), t).await?;
     }
     let caller = authenticate(&config, &db, req).await?;
     let hash = hash.unwrap_or_default();
-    limits::remember_accepted(&hash, t);
+    limits::remember_accepted(&hash, t).await;
     // The secrets routes are counted in `dispatch`, once it knows whether an update is running on the stack.
     if !matches!(route, Route::Secrets(..)) {
         limits::count_request(env, &config.limits, &hash, t).await?;
@@ -184,7 +196,9 @@ async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiRes
         (AuthConfig::Dev(_), Credential::Bearer(_)) => Err(ApiError::unauthorized(
             "Bearer sessions are not accepted in dev mode; use `Authorization: token <access-token>`",
         )),
-        (AuthConfig::Descope(settings), credential) => descope::authenticate(settings, db, credential).await,
+        (AuthConfig::Descope(settings), credential) => {
+            descope::authenticate(settings, db, credential, &config.org_slug_key).await
+        }
     }
 }
 

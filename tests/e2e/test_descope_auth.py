@@ -279,10 +279,10 @@ def test_an_organization_from_before_slug_bindings_is_reserved_for_its_own_keys(
         f"INSERT INTO org_tenants (slug, tenant_id, created_at) VALUES ('{legacy}', 'reserved:{legacy}', {now})")
     path = f"/api/stacks/{legacy}/{project}/s"
     # A tenant that merely has the name (here a key without our claims, whose session names its tenant) does not
-    # get it: it goes by its ID.
+    # get it, nor a fallback that would bind it elsewhere for good: it is told why.
     named, _ = fake_descope.access_key(roleNames=["admin"], dct=unique("T-named"), customClaims={"tenantName": legacy})
     r = descope_server.request("GET", path, named)
-    assert r.status == 404, r.body
+    assert r.status == 403 and "reserved" in r.json()["message"], r.body
     # A key this backend made for that org (procellaOrgs) takes it over, and keeps it.
     tenant = unique("T-legacy")
     owner, _ = key_for(fake_descope, unique, "admin", org=legacy, tenant=tenant)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ORG, Pulumi, descope_vars
 
-USERS = [{"token": f"tok-rl-{n}", "login": f"rl{n}", "org": ORG, "role": "admin"} for n in range(6)]
+USERS = [{"token": f"tok-rl-{n}", "login": f"rl{n}", "org": ORG, "role": "admin"} for n in range(7)]
 VARS = {
     "PROCELLA_AUTH_MODE": "dev",
     "PROCELLA_DEV_AUTH_TOKEN": "tok-rl-primary",
@@ -58,6 +58,20 @@ def test_a_token_past_its_limit_gets_429_with_retry_after_and_recovers(limited):
     assert limited.request("GET", "/api/user", "tok-rl-0", headers=ip(1)).status == 200
 
 
+def test_the_cli_waits_out_a_429_as_its_retry_after_says(limited, tmp_path):
+    fresh_window(30)
+    answered, r = until_limited(limited, "tok-rl-6", None, 150)
+    assert answered == 100 and r.status == 429
+    wait = int(r.headers["Retry-After"])
+    p = Pulumi(limited, "tok-rl-6", tmp_path)
+    mark, started = limited.log_mark(), time.time()
+    out = p.run("whoami", timeout=300)
+    assert "rl6" in out.stdout
+    assert time.time() - started >= wait - 2, "the CLI retried after Retry-After, not at once"
+    log = limited.log_since(mark)
+    assert "GET /api/user -> 429" in log and "GET /api/user -> 200" in log
+
+
 def test_failed_authentications_are_limited_per_ip_and_recover(limited):
     fresh_window()
     # A token this server has accepted before (from elsewhere).
@@ -96,6 +110,24 @@ def test_the_execution_routes_of_a_running_update_are_exempt(limited, unique):
     # The token's own budget is untouched by those 151 calls: 3 used, 97 left.
     answered, r = until_limited(limited, token, ip(4), 150)
     assert answered == 97 and r.status == 429, answered
+
+
+def test_guessed_lease_tokens_end_in_429_but_a_valid_lease_never_does(limited, unique):
+    fresh_window(40)
+    token, project = "tok-rl-1", unique("p")
+    base = f"/api/stacks/{ORG}/{project}/s"
+    assert limited.request("POST", f"/api/stacks/{ORG}/{project}", token, {"stackName": "s"}, headers=ip(7)).status == 200
+    r = limited.request("POST", f"{base}/update", token, {"name": "p", "runtime": "yaml", "main": "", "description": "",
+                                                           "options": {}, "config": {}, "metadata": {}}, headers=ip(7))
+    uid = r.json()["updateID"]
+    lease = limited.request("POST", f"{base}/update/{uid}", token, {}, headers=ip(7)).json()["token"]
+    guesses = [limited.request("POST", f"{base}/update/{uid}/renew_lease", f"guess-{n}", {"duration": 60},
+                               scheme="update-token", headers=ip(8)).status for n in range(21)]
+    assert guesses[:20] == [401] * 20 and guesses[20] == 429, guesses
+    # The running update's own calls from that address are never limited.
+    r = limited.request("POST", f"{base}/update/{uid}/renew_lease", lease, {"duration": 60}, scheme="update-token",
+                        headers=ip(8))
+    assert r.status == 200, r.body
 
 
 def test_an_update_of_1000_resources_sees_no_429(limited, unique, tmp_path):
