@@ -7,8 +7,8 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/tools.sh" browser
-python3 -c 'import pytest, cryptography, playwright' 2>/dev/null \
-  || python3 -m pip install --quiet pytest cryptography "playwright==1.55.0"
+python3 -c 'import pytest, cryptography, playwright, hypothesis' 2>/dev/null \
+  || python3 -m pip install --quiet pytest cryptography "playwright==1.55.0" "hypothesis==6.170.17"
 
 echo "== native unit tests (cargo test)"
 cargo test --lib --quiet

@@ -183,6 +183,132 @@ def limits(tmp):
         stop_fake_descope(fake)
 
 
+# ---- 1e. load: many stacks, one stack, many reads ----------------------------------------------------------------
+
+def load(main_server, tmp, resources=100, reads=10_000, concurrency=32):
+    """8 concurrent ups of `resources` on 8 stacks in two orgs (each compared with the file backend), 8 concurrent
+    ups on one stack, and `reads` authenticated reads at `concurrency`, dev and descope mode mixed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import invariants
+    from conftest import EVE_ORG, EVE_TOKEN, Pulumi, descope_vars, start_fake_descope, stop_fake_descope
+    from test_load import items
+    from twins import Twins
+
+    cli = "pulumi"
+    tokens = {ORG: ADMIN_TOKEN, EVE_ORG: EVE_TOKEN}
+    twins = []
+    for k in range(8):
+        org, token = (ORG, ADMIN_TOKEN) if k % 2 == 0 else (EVE_ORG, EVE_TOKEN)
+        t = Twins(main_server, tmp / f"load-t{k}", f"load{k}", "dev", cli, token=token, org=org)
+        t.program(items(resources, f"s{k}"))
+        twins.append(t)
+    started = time.time()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: t.svc.run("up", "--yes", "--skip-preview", timeout=1800), twins))
+    took = time.time() - started
+    for t in twins:
+        t.ref.run("up", "--yes", "--skip-preview", timeout=1800)
+    same = 0
+    for t in twins:
+        try:
+            t.assert_same_state()
+            same += 1
+        except AssertionError as e:
+            print(str(e)[:500])
+    row(f"load: 8 concurrent pulumi up of {resources} resources on 8 stacks in 2 orgs", f"{took:.1f} s",
+        f"{same}/8 states equal the file backend's", "", "8/8", same == 8)
+
+    clis = []
+    for k in range(8):
+        p = Pulumi(main_server, ADMIN_TOKEN, tmp / f"load-one{k}", "loadone", cli)
+        p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp / "load-one-provider")
+        (p.dir / "Pulumi.yaml").write_text(f"name: loadone\nruntime: yaml\n{items(resources, 'one')}")
+        clis.append(p)
+    clis[0].run("stack", "init", f"{ORG}/loadone/dev")
+    for p in clis[1:]:
+        p.run("stack", "select", f"{ORG}/loadone/dev")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda p: p.run("up", "--yes", "--skip-preview", check=False, timeout=1800), clis))
+    ran = sum(r.returncode == 0 for r in results)
+    refused = sum(r.returncode != 0 and "another update is currently in progress" in (r.stdout + r.stderr).lower()
+                  for r in results)
+    row("load: 8 concurrent pulumi up on one stack", f"{ran} ran, {refused} told another update is in progress",
+        "", "", "every other one refused so", ran + refused == 8 and ran >= 1)
+    broken = invariants.check(main_server, tokens)
+    row("load: state invariants after both", "hold" if not broken else "; ".join(broken)[:300], "", "", "",
+        not broken)
+
+    (tmp / "load-descope").mkdir()
+    fake = start_fake_descope(tmp / "load-descope")
+    dserver = start_server(descope_vars(fake), tmp / "load-descope-server")
+    try:
+        key, _ = fake.access_key(tenants=[{"tenantId": "T-acme", "roleNames": ["admin"]}],
+                                 customClaims={"procellaOrgs": {"T-acme": "acme"}})
+        assert dserver.request("POST", "/api/stacks/acme/reads", key, {"stackName": "s"}).status == 200
+        assert main_server.request("POST", f"/api/stacks/{ORG}/reads", ADMIN_TOKEN, {"stackName": "s"}).status == 200
+        targets = [(main_server, ADMIN_TOKEN, f"/api/stacks/{ORG}/reads/s"), (main_server, ADMIN_TOKEN, "/api/user"),
+                   (dserver, key, "/api/stacks/acme/reads/s"), (dserver, key, "/api/user")]
+
+        def read(i):
+            srv, token, path = targets[i % len(targets)]
+            t = time.perf_counter()
+            status = srv.request("GET", path, token).status
+            return status, (time.perf_counter() - t) * 1000
+
+        started = time.time()
+        with ThreadPoolExecutor(concurrency) as pool:
+            out = list(pool.map(read, range(reads)))
+        took = time.time() - started
+        errors = sum(s != 200 for s, _ in out)
+        ms = [m for _, m in out]
+        row(f"load: {reads} authenticated reads at concurrency {concurrency}, dev and descope mixed, ms p50/p99",
+            f"{statistics.median(ms):.1f} / {pct(ms, 99):.1f}", f"{errors} errors, {reads / took:.0f} reads/s", "",
+            "0 errors", errors == 0)
+    finally:
+        stop_server(dserver)
+        stop_fake_descope(fake)
+
+
+# ---- 1d. generated hostile input ----------------------------------------------------------------------------
+
+def fuzzing(tmp, n, seed_value):
+    """tests/e2e/fuzz.py at length: counts by route and status, no 5xx, hang, malformed error or leak."""
+    from collections import Counter
+
+    import fuzz
+
+    server = start_server(DEFAULT_VARS, tmp / "fuzz-server")
+    try:
+        fuzz.setup(server)
+        stats = Counter()
+        print(f"fuzz seed {seed_value} (replay: FUZZ_SEED={seed_value} FUZZ_REQUESTS={n} scripts/test.sh -k fuzz)",
+              flush=True)
+        started = time.time()
+        failure = ""
+        try:
+            fuzz.run(server.url, n, seed_value, stats)
+        except AssertionError as e:
+            failure = str(e).splitlines()[0][:300]
+        total = sum(stats.values())
+        by_status = Counter()
+        for (_, _, status), k in stats.items():
+            by_status[status] += k
+        row(f"fuzz: requests sent (seed {seed_value})", f"{total}", f"{time.time() - started:.0f} s", "",
+            f">= {n}, no 5xx", total >= n and not failure and all(s < 500 for s in by_status))
+        row("fuzz: answers by status", ", ".join(f"{s}: {k}" for s, k in sorted(by_status.items())))
+        by_route = Counter()
+        for (method, route, status), k in stats.items():
+            by_route[(method, route)] += k
+        for (method, route), k in sorted(by_route.items(), key=lambda x: -x[1]):
+            statuses = ", ".join(f"{s}: {c}" for (m, r, s), c in sorted(stats.items()) if (m, r) == (method, route))
+            row(f"fuzz: {method} {route}", f"{k}", statuses)
+        if failure:
+            row("fuzz: FAILED", failure)
+    finally:
+        stop_server(server)
+
+
 # ---- 2 and 3. pulumi up ----------------------------------------------------------------------------------------
 
 def program(dirpath, project, n):
@@ -480,10 +606,13 @@ def table():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sections", nargs="*",
-                    default=["overhead", "descope", "limits", "up", "journal", "large", "size", "native"])
+                    default=["overhead", "descope", "limits", "load", "fuzz", "up", "journal", "large", "size", "native"])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--repeats", type=int, help="runs per size and mode in `journal` (default 3, and 1 from 1000)")
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--fuzz-requests", type=int, default=20_000)
+    ap.add_argument("--load-resources", type=int, default=100)
+    ap.add_argument("--fuzz-seed", type=int, help="replay a fuzz run (default: a random seed, printed)")
     ap.add_argument("--out")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -491,7 +620,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="procella-bench-"))
     servers = []
     try:
-        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large"))
+        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large", "load"))
         if need_server:
             print("starting wrangler dev (optimized build) ...", flush=True)
             main_server = start_server(DEFAULT_VARS, tmp / "main")
@@ -506,6 +635,13 @@ def main():
         if "descope" in args.sections:
             print("== descope mode", flush=True)
             descope(tmp, min(args.requests, 100))
+        if "load" in args.sections:
+            print("== load", flush=True)
+            load(main_server, tmp, resources=args.load_resources)
+        if "fuzz" in args.sections:
+            print("== fuzz", flush=True)
+            fuzzing(tmp, args.fuzz_requests, args.fuzz_seed if args.fuzz_seed is not None
+                    else __import__("fuzz").random_seed())
         if "limits" in args.sections:
             print("== rate limits", flush=True)
             limits(tmp)

@@ -73,16 +73,16 @@ def assert_ordered(resources):
 class Twins:
     """The same project, stack and program on the server (`svc`) and on a file backend (`ref`)."""
 
-    def __init__(self, server, tmp: Path, project: str, stack: str, binary, env=None):
-        self.project, self.stack = project, stack
-        self.svc = Pulumi(server, ADMIN_TOKEN, tmp / "svc", project, binary)
-        self.ref = Pulumi(None, ADMIN_TOKEN, tmp / "ref", project, binary)
+    def __init__(self, server, tmp: Path, project: str, stack: str, binary, env=None, token=ADMIN_TOKEN, org=ORG):
+        self.project, self.stack, self.token, self.org = project, stack, token, org
+        self.svc = Pulumi(server, token, tmp / "svc", project, binary)
+        self.ref = Pulumi(None, token, tmp / "ref", project, binary)
         (tmp / "ref" / "file-backend").mkdir(parents=True, exist_ok=True)
         for p, side in ((self.svc, "svc"), (self.ref, "ref")):
             p.state = tmp / f"provider-{side}"
             p.state.mkdir()
             p.env.update({"PROCELLA_TEST_PROVIDER_STATE": str(p.state), "PULUMI_CONFIG_PASSPHRASE": "", **(env or {})})
-        self.svc.run("stack", "init", f"{ORG}/{project}/{stack}")
+        self.svc.run("stack", "init", f"{org}/{project}/{stack}")
         self.ref.run("stack", "init", stack)
 
     @property
@@ -119,12 +119,12 @@ class Twins:
         return got
 
     def api(self, path=""):
-        return f"/api/stacks/{ORG}/{self.project}/{self.stack}{path}"
+        return f"/api/stacks/{self.org}/{self.project}/{self.stack}{path}"
 
     def latest_update_events(self):
         s = self.svc.server
-        u = s.request("GET", self.api("/updates?pageSize=1&page=1"), ADMIN_TOKEN).json()["updates"][0]
-        return s.request("GET", self.api(f"/update/{u['updateID']}/events"), ADMIN_TOKEN).json()["events"]
+        u = s.request("GET", self.api("/updates?pageSize=1&page=1"), self.token).json()["updates"][0]
+        return s.request("GET", self.api(f"/update/{u['updateID']}/events"), self.token).json()["events"]
 
 
 def wait_until(check, timeout, what):
