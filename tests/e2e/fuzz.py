@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from conftest import ADMIN_TOKEN, EVE_ORG, EVE_TOKEN, MEMBER_TOKEN, ORG, VIEWER_TOKEN
 
-# The other organization's project, whose name must never reach a caller outside it (the fuzzer never draws it as
-# a name: only as the whole project segment or query, where an echo of the request is no leak).
+# The other organization's project. Callers outside that organization must never see it, nor the organization in
+# a listing (dev-org may well get a project of the same name: the fuzzer creates what it can).
 CANARY_PROJECT = "eveproj-9c1d"
 CANARY = "canary-7f3a"
 
@@ -198,8 +198,13 @@ def problems(r, status, body):
                 out.append(f"error not in the Pulumi shape: {body[:200]!r}")
         except ValueError:
             out.append(f"error not JSON: {body[:200]!r}")
-    if r["cred"] != "eve" and CANARY_PROJECT.encode() in body and CANARY_PROJECT not in r["path"]:
-        out.append(f"the other organization's stack leaked: {body[:300]!r}")
+    # Anything naming the other organization's stack, or the organization in a listing, is a leak unless the caller
+    # sent its token (alone or among others) or the request itself named it (a 404 echoes the path it was given).
+    if r["cred"] not in ("eve", "twice"):
+        named = EVE_ORG in r["path"] and CANARY_PROJECT in r["path"]
+        markers = [f'"orgName":"{EVE_ORG}"', f'"githubLogin":"{EVE_ORG}"'] + ([] if named else [f"{EVE_ORG}/{CANARY_PROJECT}"])
+        if any(m.encode() in body for m in markers):
+            out.append(f"the other organization's stack leaked: {body[:300]!r}")
     return out
 
 

@@ -102,7 +102,9 @@ def fail(fake_descope):
     ({"status": 503}, 503, "unavailable"),
     ({"status": 500}, 503, "unavailable"),
     ({"delaySeconds": 8}, 503, "unavailable"),
-], ids=["401", "429", "503", "500", "slow"])
+    ({"garbage": True}, 503, "unavailable"),
+    ({"garbage": True, "status": 502}, 503, "unavailable"),
+], ids=["401", "429", "503", "500", "slow", "garbage", "garbage-502"])
 def test_descope_failures_are_reported_never_a_500_nor_a_success(descope_server, fake_descope, fail, unique,
                                                                  spec, status, fragment):
     key, _ = key_for(fake_descope, unique, "admin")
@@ -111,7 +113,23 @@ def test_descope_failures_are_reported_never_a_500_nor_a_success(descope_server,
     assert r.status == status and fragment in r.json()["message"], (r.status, r.body)
     if status == 429:
         assert r.headers.get("Retry-After") == "7"
+    if status == 503:
+        assert int(r.headers["Retry-After"]) >= 1
     assert key not in r.body.decode() and key not in descope_server.log_text()
+
+
+@pytest.mark.parametrize("spec", [{"status": 503}, {"delaySeconds": 8}, {"garbage": True}], ids=["5xx", "slow", "garbage"])
+def test_callers_with_a_cached_session_keep_working_while_descope_fails(descope_server, fake_descope, fail, unique, spec):
+    key, _ = key_for(fake_descope, unique, "admin")
+    assert descope_server.request("GET", "/api/user", key).status == 200
+    fail(path="*", **spec)
+    before = len(fake_descope.stats()["requests"])
+    for _ in range(3):
+        assert descope_server.request("GET", "/api/user", key).status == 200
+    assert len(fake_descope.stats()["requests"]) == before, "answered from the cache, Descope not asked"
+    fresh, _ = key_for(fake_descope, unique, "admin")
+    r = descope_server.request("GET", "/api/user", fresh)
+    assert r.status == 503 and int(r.headers["Retry-After"]) >= 1
 
 
 def test_an_unknown_key_is_401(descope_server):

@@ -116,6 +116,14 @@ def tenant_claim(tenants):
     return {t["tenantId"]: {"roles": list(t.get("roleNames") or []), "permissions": []} for t in tenants}
 
 
+class GarbageAnswer(Exception):
+    """An injected answer that is not JSON at all, with the given status (a proxy's error page, a truncated body)."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
 class FakeDescope:
     """All state and every route. Handlers take (request) and return a JSON-able body or raise ApiError."""
 
@@ -489,10 +497,13 @@ class FakeDescope:
 
     def ctl_fail(self, req):
         body = req["json"]
-        if not body.get("path") or (body.get("status") is None and not body.get("delaySeconds")):
-            raise ApiError(400, E_INVALID_ARGS, "Invalid argument", "path and status or delaySeconds are required")
+        if not body.get("path") or (body.get("status") is None and not body.get("delaySeconds")
+                                    and not body.get("garbage")):
+            raise ApiError(400, E_INVALID_ARGS, "Invalid argument",
+                           "path and status, delaySeconds or garbage are required")
         rule = {"path": body["path"], "status": body.get("status"), "retryAfter": body.get("retryAfter"),
-                "delaySeconds": float(body.get("delaySeconds") or 0), "times": body.get("times")}
+                "delaySeconds": float(body.get("delaySeconds") or 0), "times": body.get("times"),
+                "garbage": bool(body.get("garbage"))}
         with self.lock:
             self.failures.append(rule)
         return {}
@@ -588,6 +599,16 @@ def make_handler(fake: FakeDescope, verbose: bool):
                 req = {"path": path, "query": parse_qs(url.query), "headers": self.headers, "json": body,
                        "client_ip": self.client_address[0]}
                 status, answer, headers = 200, handler(req), {}
+            except GarbageAnswer as g:
+                if entry is not None:
+                    entry["status"] = g.status
+                data = b"<html>upstream hiccup: this is not JSON</html>"
+                self.send_response(g.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             except ApiError as err:
                 status, answer, headers = err.status, err.body, err.headers
             except Exception as err:  # a bug in the fake or a body of the wrong types: still answer in shape
@@ -604,6 +625,8 @@ def make_handler(fake: FakeDescope, verbose: bool):
                 return
             if rule["delaySeconds"]:
                 time.sleep(rule["delaySeconds"])
+            if rule["garbage"]:
+                raise GarbageAnswer(rule["status"] or 200)
             status = rule["status"]
             if status is None:  # delay only: then answer normally
                 return
