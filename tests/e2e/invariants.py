@@ -23,17 +23,24 @@ def _db(state: Path, kind: str, table: str):
     return None
 
 
-def check(server, tokens):
-    """Returns the list of broken invariants (empty when all hold). `tokens`: org -> a token that can read it."""
+def check(server, tokens, projects=None):
+    """Returns the list of broken invariants (empty when all hold). `tokens`: org -> a token that can read it;
+    `projects`: only the stacks of these projects (the ones a test made), or every stack."""
     state = server.workdir / "state"
     d1 = _db(state, "d1", "stacks")
     r2 = _db(state, "r2", "_mf_objects")
     objects = {k for (k,) in r2.execute("SELECT key FROM _mf_objects")} if r2 else set()
     broken = []
     for stack_id, version, key in d1.execute("SELECT stack_id, version, r2_key FROM checkpoints"):
+        if projects is not None and stack_id not in {s[0] for s in d1.execute(
+                "SELECT id FROM stacks WHERE project IN (SELECT value FROM json_each(?))", (json.dumps(list(projects)),))}:
+            continue
         if key not in objects:
             broken.append(f"checkpoint {stack_id}@{version} points at a missing object {key}")
     stacks = d1.execute("SELECT id, org, project, name, version, resource_count, active_update FROM stacks").fetchall()
+    if projects is not None:
+        stacks = [s for s in stacks if s[2] in projects]
+    ids = {s[0] for s in stacks}
     for sid, org, project, name, version, count, active in stacks:
         path = f"/api/stacks/{org}/{project}/{name}"
         if version > 0 and org in tokens:
@@ -52,6 +59,7 @@ def check(server, tokens):
         "SELECT u.stack_id, u.version, u.id FROM updates u WHERE u.version IS NOT NULL AND u.kind != 'preview' "
         "AND u.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.stack_id = u.stack_id "
         "AND c.version = u.version)").fetchall()
-    broken += [f"update {uid} produced version {v} of stack {sid}, which has no checkpoint" for sid, v, uid in finished]
+    broken += [f"update {uid} produced version {v} of stack {sid}, which has no checkpoint"
+               for sid, v, uid in finished if sid in ids]
     d1.close()
     return broken

@@ -32,7 +32,7 @@ def test_eight_concurrent_ups_on_eight_stacks_in_two_orgs_match_the_file_backend
         list(pool.map(lambda t: t.run("up", "--yes", "--skip-preview"), twins))
     for t in twins:
         assert len(t.assert_same_state()["resources"]) == 12  # the stack, the provider, 10 items
-    assert invariants.check(server, TOKENS) == []
+    assert invariants.check(server, TOKENS, {t.project for t in twins}) == []
 
 
 def test_eight_concurrent_ups_on_one_stack_run_one_at_a_time(server, unique, tmp_path):
@@ -64,7 +64,7 @@ def test_eight_concurrent_ups_on_one_stack_run_one_at_a_time(server, unique, tmp
     assert len(exported["deployment"]["resources"]) == 12
     history = server.request("GET", f"/api/stacks/{ORG}/{project}/dev/updates", ADMIN_TOKEN).json()["updates"]
     assert len([u for u in history if u["result"] == "succeeded"]) == len(ok)
-    assert invariants.check(server, TOKENS) == []
+    assert invariants.check(server, TOKENS, {project}) == []
 
 
 def test_a_burst_of_concurrent_reads_all_succeed(server, descope_server, fake_descope, unique):
