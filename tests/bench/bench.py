@@ -191,8 +191,8 @@ def load(main_server, tmp, resources=100, reads=10_000, concurrency=32):
     from concurrent.futures import ThreadPoolExecutor
 
     import invariants
-    from conftest import EVE_ORG, EVE_TOKEN, Pulumi, descope_vars, start_fake_descope, stop_fake_descope
-    from test_load import items
+    from conftest import EVE_ORG, EVE_TOKEN, descope_vars, start_fake_descope, stop_fake_descope
+    from test_load import clis_on_one_stack, items
     from twins import Twins
 
     cli = "pulumi"
@@ -219,15 +219,8 @@ def load(main_server, tmp, resources=100, reads=10_000, concurrency=32):
     row(f"load: 8 concurrent pulumi up of {resources} resources on 8 stacks in 2 orgs", f"{took:.1f} s",
         f"{same}/8 states equal the file backend's", "", "8/8", same == 8)
 
-    clis = []
-    for k in range(8):
-        p = Pulumi(main_server, ADMIN_TOKEN, tmp / f"load-one{k}", "loadone", cli)
-        p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp / "load-one-provider")
-        (p.dir / "Pulumi.yaml").write_text(f"name: loadone\nruntime: yaml\n{items(resources, 'one')}")
-        clis.append(p)
-    clis[0].run("stack", "init", f"{ORG}/loadone/dev")
-    for p in clis[1:]:
-        p.run("stack", "select", f"{ORG}/loadone/dev")
+    (tmp / "load-one").mkdir()
+    clis = clis_on_one_stack(main_server, tmp / "load-one", "loadone", resources, binary=cli)
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda p: p.run("up", "--yes", "--skip-preview", check=False, timeout=1800), clis))
     ran = sum(r.returncode == 0 for r in results)

@@ -35,17 +35,23 @@ def test_eight_concurrent_ups_on_eight_stacks_in_two_orgs_match_the_file_backend
     assert invariants.check(server, TOKENS, {t.project for t in twins}) == []
 
 
-def test_eight_concurrent_ups_on_one_stack_run_one_at_a_time(server, unique, tmp_path):
-    project = unique("race")
+def clis_on_one_stack(server, tmp, project, resources, binary=CLI, n=8):
+    """`n` CLIs in folders of their own, all on the stack `{ORG}/{project}/dev` with the same program."""
     clis = []
-    for k in range(8):
-        p = Pulumi(server, ADMIN_TOKEN, tmp_path / f"c{k}", project, CLI)
-        p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp_path / "provider")
-        (p.dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\n{items(10, 'one')}")
+    for k in range(n):
+        p = Pulumi(server, ADMIN_TOKEN, tmp / f"c{k}", project, binary)
+        p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp / "provider")
+        (p.dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\n{items(resources, 'one')}")
         clis.append(p)
     clis[0].run("stack", "init", f"{ORG}/{project}/dev")
     for p in clis[1:]:
         p.run("stack", "select", f"{ORG}/{project}/dev")
+    return clis
+
+
+def test_eight_concurrent_ups_on_one_stack_run_one_at_a_time(server, unique, tmp_path):
+    project = unique("race")
+    clis = clis_on_one_stack(server, tmp_path, project, 10)
     go = threading.Barrier(8)
 
     def up(p):
