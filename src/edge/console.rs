@@ -97,7 +97,7 @@ pub async fn cli_token(config: &Config, caller: &Caller, req: &mut worker::Reque
     }
     let body: CliTokenRequest = read_json(req).await?;
     // Keys carry a copy of the user's roles, so they expire, and a user holds a bounded number of them.
-    let t = descope::unix_now();
+    let t = super::memo::now_secs();
     let held = descope::working_keys_of(settings, management_key, &caller.user_id, t).await?;
     if held >= settings.cli_token_max as usize {
         return Err(crate::auth::descope::too_many_keys(held, settings.cli_token_max));

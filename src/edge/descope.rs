@@ -49,7 +49,7 @@ thread_local! {
 }
 
 fn now() -> u64 {
-    worker::Date::now().as_millis() / 1000
+    super::memo::now_secs()
 }
 
 /// Authenticates an API token (a Descope access key) or a browser session (`Bearer <session JWT>`).
@@ -222,29 +222,12 @@ fn refusal_url(cache_key: &str) -> String {
 }
 
 async fn refused_recently(cache_key: &str, t: u64) -> bool {
-    if REFUSED.with(|r| r.borrow().get(cache_key).is_some_and(|until| *until > t)) {
-        return true;
-    }
-    let Some(Some(mut resp)) = Cache::default().get(refusal_url(cache_key), false).await.ok() else { return false };
-    let until = resp.text().await.ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    if until > t {
-        REFUSED.with(|r| insert_bounded(&mut r.borrow_mut(), cache_key.to_owned(), until));
-    }
-    until > t
+    super::memo::recall(&REFUSED, &refusal_url(cache_key), cache_key, t).await
 }
 
 async fn remember_refusal(cache_key: &str, t: u64) {
-    let until = t + descope::REFUSAL_TTL_SECS;
-    REFUSED.with(|r| insert_bounded(&mut r.borrow_mut(), cache_key.to_owned(), until));
-    let stored = async {
-        let headers = Headers::new();
-        headers.set("cache-control", &format!("max-age={}", descope::REFUSAL_TTL_SECS))?;
-        Cache::default().put(refusal_url(cache_key), Response::ok(until.to_string())?.with_headers(headers)).await
-    }
-    .await;
-    if let Err(e) = stored {
-        worker::console_warn!("could not store a refused key in the Cache API: {e}");
-    }
+    let ttl = descope::REFUSAL_TTL_SECS;
+    super::memo::remember(&REFUSED, &refusal_url(cache_key), cache_key, t + ttl, ttl, "a refused key").await;
 }
 
 fn keep_in_isolate(cache_key: &str, caller: &Caller, expires: u64, t: u64) {
@@ -331,11 +314,6 @@ async fn management_call(settings: &DescopeSettings, management_key: &str, url: 
     let summary = descope::error_summary(&answer).unwrap_or_default();
     worker::console_error!("{what} failed: {status} {summary}");
     Err(descope::management_failure(status, headers.get("retry-after").ok().flatten().as_deref()))
-}
-
-/// The current time in Unix seconds, for the edge's handlers.
-pub fn unix_now() -> u64 {
-    now()
 }
 
 async fn fetch_keys(settings: &DescopeSettings, t: u64) -> ApiResult<KeySet> {

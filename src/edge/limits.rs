@@ -2,7 +2,6 @@
 //! isolate's memory of credentials it accepted. What is counted and why is `crate::ratelimit`.
 
 use super::http::ApiResult;
-use super::memo::insert_bounded;
 use crate::ratelimit::{self, Limits, PERIOD_SECS};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,9 +26,7 @@ thread_local! {
     static ACCEPTED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
 }
 
-pub fn now_secs() -> u64 {
-    worker::Date::now().as_millis() / 1000
-}
+pub use super::memo::now_secs;
 
 fn accepted_in_isolate(hash: &str, t: u64) -> bool {
     ACCEPTED.with(|a| a.borrow().get(hash).is_some_and(|until| *until > t))
@@ -39,17 +36,7 @@ fn accepted_in_isolate(hash: &str, t: u64) -> bool {
 /// center (the Cache API, the same scope as the limiter's counters), so a caller new to an isolate does not pay
 /// its IP an attempt.
 pub async fn accepted_recently(hash: &str, t: u64) -> bool {
-    if accepted_in_isolate(hash, t) {
-        return true;
-    }
-    let Ok(Some(mut hit)) = worker::Cache::default().get(format!("{ACCEPTED_URL}{hash}"), false).await else {
-        return false;
-    };
-    let until = hit.text().await.ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    if until > t {
-        ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), until));
-    }
-    until > t
+    super::memo::recall(&ACCEPTED, &format!("{ACCEPTED_URL}{hash}"), hash, t).await
 }
 
 /// Remembers an accepted credential, in the isolate and (once per isolate and period) in the Cache API.
@@ -57,18 +44,8 @@ pub async fn remember_accepted(hash: &str, t: u64) {
     if accepted_in_isolate(hash, t) {
         return;
     }
-    let until = t + ACCEPTED_TTL_SECS;
-    ACCEPTED.with(|a| insert_bounded(&mut a.borrow_mut(), hash.to_owned(), until));
-    let stored = async {
-        let headers = worker::Headers::new();
-        headers.set("cache-control", &format!("max-age={ACCEPTED_TTL_SECS}"))?;
-        let entry = worker::Response::ok(until.to_string())?.with_headers(headers);
-        worker::Cache::default().put(format!("{ACCEPTED_URL}{hash}"), entry).await
-    }
-    .await;
-    if let Err(e) = stored {
-        worker::console_warn!("could not store an accepted credential in the Cache API: {e}");
-    }
+    let url = format!("{ACCEPTED_URL}{hash}");
+    super::memo::remember(&ACCEPTED, &url, hash, t + ACCEPTED_TTL_SECS, ACCEPTED_TTL_SECS, "an accepted credential").await;
 }
 
 /// One authentication attempt from `ip`, for a credential this isolate does not know.
