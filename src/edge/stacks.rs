@@ -104,13 +104,18 @@ pub async fn get(db: &D1Database, p: &StackPath) -> ApiResult<Response> {
 /// `DELETE /api/stacks/{org}/{project}/{stack}[?force=true]`: through the stack's lease object, under its lock,
 /// so a running (or expired but not yet settled) update is ended or refused before the rows and objects go.
 pub async fn delete(env: &Env, db: &D1Database, p: &StackPath, url: &Url) -> ApiResult<Response> {
-    let r = stack_ref(p)?;
-    let force = url.query_pairs().any(|(k, v)| k == "force" && (v == "true" || v == "1"));
-    let row = load(db, &r).await?;
-    check_delete(row.resource_count, force)?;
-    lease::call(env, row.id, &LeaseCall::Delete { stack_id: row.id, force }).await?;
+    let row = load(db, &stack_ref(p)?).await?;
+    delete_row(env, &row, url).await?;
     forget_lease_route(p);
     no_content()
+}
+
+/// Deletes a loaded stack (`?force=true` or `1` for one that still has resources) through its lease object.
+async fn delete_row(env: &Env, row: &StackRow, url: &Url) -> ApiResult<()> {
+    let force = url.query_pairs().any(|(k, v)| k == "force" && (v == "true" || v == "1"));
+    check_delete(row.resource_count, force)?;
+    lease::call(env, row.id, &LeaseCall::Delete { stack_id: row.id, force }).await?;
+    Ok(())
 }
 
 /// `DELETE /api/admin/{org}/misnamed-stacks?project=&stack=[&force=true]`: the way out for a stack created
@@ -124,12 +129,10 @@ pub async fn delete_misnamed(env: &Env, db: &D1Database, org: &str, url: &Url) -
              use DELETE /api/stacks/{org}/{project}/{stack} for any other",
         ));
     }
-    let force = query("force") == "true" || query("force") == "1";
     let row = db::get_stack_named(db, org, &project, &stack)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("stack '{org}/{project}/{stack}' not found")))?;
-    check_delete(row.resource_count, force)?;
-    lease::call(env, row.id, &LeaseCall::Delete { stack_id: row.id, force }).await?;
+    delete_row(env, &row, url).await?;
     no_content()
 }
 
