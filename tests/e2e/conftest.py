@@ -127,6 +127,23 @@ def start_server(vars_, tmp: Path) -> Server:
         ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(state)],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )
+    # A port found free can be taken by another process before wrangler binds it; a start that loses that race
+    # is tried again on a new port rather than failing the test.
+    for attempt in range(3):
+        server = launch(state, envf, env, tmp)
+        try:
+            return wait_until_up(server)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def launch(state: Path, envf: Path, env, tmp: Path) -> Server:
     port = free_port()
     log = tmp / "wrangler.log"
     proc = subprocess.Popen(
@@ -134,11 +151,18 @@ def start_server(vars_, tmp: Path) -> Server:
          "--env-file", str(envf), "--show-interactive-dev-session=false", "--log-level", "log"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
-    server = Server(f"http://127.0.0.1:{port}", proc, log, tmp)
+    return Server(f"http://127.0.0.1:{port}", proc, log, tmp)
+
+
+def wait_until_up(server: Server) -> Server:
+    proc = server.proc
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"wrangler dev exited early:\n{server.log_text()[-3000:]}")
+            text = server.log_text()
+            if "Address already in use" in text:
+                raise PortTaken(f"wrangler dev lost its port:\n{text[-1000:]}")
+            raise RuntimeError(f"wrangler dev exited early:\n{text[-3000:]}")
         try:
             with urllib.request.urlopen(server.url + "/api/capabilities", timeout=2):
                 return server

@@ -100,7 +100,11 @@ def test_pulumi_login_in_a_browser_in_descope_mode(descope_server, fake_descope,
 def test_browser_login_without_a_management_key_says_how_to_log_in(fake_descope, server_factory, page):
     from conftest import descope_vars
     s = server_factory({k: v for k, v in descope_vars(fake_descope).items() if k != "PROCELLA_DESCOPE_MANAGEMENT_KEY"})
-    session = fake_descope.call("POST", "/_fake/sessions", {"userId": "U2browser"})
+    fake_descope.call("POST", "/_fake/users", {
+        "userId": "U3browser", "loginId": "cy@example.com", "email": "cy@example.com", "name": "Cy Browser",
+        "tenants": [{"tenantId": "T-acme", "tenantName": "Acme", "roleNames": ["member"]}],
+    })
+    session = fake_descope.call("POST", "/_fake/sessions", {"userId": "U3browser"})
     page.goto(s.url + "/welcome/cli")
     page.evaluate("s => localStorage.setItem('DS', s)", session["sessionJwt"])
     page.goto(f"{s.url}/cli-login?cliSessionPort=45678&cliSessionNonce={NONCE}&cliSessionDescription=x")
