@@ -19,8 +19,10 @@ infra/test.sh
 echo "== building the browser pages (esbuild) and the worker (worker-build, no wasm-opt)"
 npm run --silent build:ui | tail -1
 # Built once here so each e2e server starts from a warm build; wrangler dev rebuilds in about a second.
-export PROCELLA_BUILD_FLAGS=--no-opt
-worker-build --release --no-opt >/dev/null 2>&1 || worker-build --release --no-opt
+# The test build has the fault switch (the `faults` feature, src/engine/faults.rs); a deployed build never does.
+export PROCELLA_BUILD_FLAGS="--no-opt --features faults"
+# shellcheck disable=SC2086
+worker-build --release $PROCELLA_BUILD_FLAGS >/dev/null 2>&1 || worker-build --release $PROCELLA_BUILD_FLAGS
 
 echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION and $PULUMI_OLDEST_VERSION; the fake Descope and its self-test)"
 python3 -m pytest tests/e2e tests/fake_descope -q -p no:cacheprovider "$@"

@@ -47,6 +47,10 @@ pub enum Route {
     /// `DELETE /api/admin/{org}/misnamed-stacks?project=&stack=[&force=true]`: removes a stack whose project or
     /// stack name is made only of periods (accepted before such names were refused; a URL path cannot name it).
     MisnamedStack { org: String },
+    /// `GET` (what fired) and `POST` (arm a plan; `null` disarms) on `.../{stack}/_faults`: the test build's fault
+    /// switch (`src/engine/faults.rs`). The release build has no such route.
+    #[cfg(feature = "faults")]
+    Faults(StackPath),
 }
 
 /// The pages the worker serves as HTML shells.
@@ -184,6 +188,8 @@ impl Route {
             | Route::LatestUpdate(s)
             | Route::UpdateByVersion(s, _)
             | Route::Secrets(s, _) => Some(s),
+            #[cfg(feature = "faults")]
+            Route::Faults(s) => Some(s),
             _ => None,
         }
     }
@@ -259,6 +265,8 @@ impl Route {
                         let op = if op == UpdateOp::Start && method == "GET" { UpdateOp::Get } else { op };
                         (Route::Update(sp, (*id).into(), op), methods)
                     }
+                    #[cfg(feature = "faults")]
+                    ["_faults"] => (Route::Faults(sp), &["GET", "POST"]),
                     ["export"] => (Route::Export(sp, None), &["GET"]),
                     ["export", v] => (Route::Export(sp, Some(parse_version(v)?)), &["GET"]),
                     ["import"] => (Route::Import(sp), &["POST"]),

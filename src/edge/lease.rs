@@ -12,6 +12,9 @@ use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State};
 
+#[cfg(feature = "faults")]
+use crate::engine::faults::{FaultPlan, Faults, Faulty, Step};
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LeaseCall {
@@ -55,6 +58,8 @@ pub struct StackLease {
     state: State,
     env: Env,
     engine: Engine,
+    #[cfg(feature = "faults")]
+    faults: Faults,
 }
 
 fn now() -> i64 {
@@ -66,8 +71,19 @@ impl StackLease {
         Backends::new(&self.state, &self.env)
     }
 
+    /// The stores with the test build's fault plan applied, for a call at `step`.
+    #[cfg(feature = "faults")]
+    fn faulty<'a>(&'a self, b: &'a Backends, step: Step) -> Faulty<'a, Backends> {
+        fn sleep(ms: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+            Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
+        }
+        Faulty { inner: b, faults: &self.faults, step, sleep }
+    }
+
     async fn apply(&self, call: LeaseCall) -> std::result::Result<LeaseReply, ApiError> {
         let s = self.stores();
+        #[cfg(feature = "faults")]
+        let s = self.faulty(&s, call.step());
         let e = &self.engine;
         let t = now();
         Ok(match call {
@@ -110,6 +126,13 @@ impl StackLease {
         let (kind, requested_by, stack_id) = (header("x-kind"), header("x-requested-by"), header("x-stack-id"));
         let body = req.bytes().await?;
         let s = self.stores();
+        #[cfg(feature = "faults")]
+        let s = self.faulty(&s, match path {
+            "/checkpoint" => Step::Checkpoint,
+            "/journal" => Step::Journal,
+            "/import" => Step::Import,
+            _ => Step::Other,
+        });
         let e = &self.engine;
         Ok(match path {
             "/checkpoint" => match UploadKind::parse(&kind) {
@@ -125,6 +148,50 @@ impl StackLease {
             _ => Err(ApiError::not_found("no such lease call")),
         })
     }
+}
+
+#[cfg(feature = "faults")]
+impl LeaseCall {
+    /// The fault point this call is.
+    fn step(&self) -> Step {
+        match self {
+            Self::Start { .. } => Step::Start,
+            Self::Complete { .. } => Step::Complete,
+            Self::Cancel { .. } => Step::Cancel,
+            Self::Delete { .. } => Step::Delete,
+            _ => Step::Other,
+        }
+    }
+}
+
+#[cfg(feature = "faults")]
+impl StackLease {
+    /// `POST /faults {"plan": ...}` arms a plan (`null` disarms); `GET /faults` says what fired since.
+    async fn faults_call(&self, req: &mut Request) -> Result<Response> {
+        #[derive(Deserialize)]
+        struct Arm {
+            plan: Option<FaultPlan>,
+        }
+        if req.method() == Method::Post {
+            match req.json::<Arm>().await {
+                Ok(arm) => self.faults.arm(arm.plan),
+                Err(e) => return error(&ApiError::bad_request(format!("bad fault plan: {e}"))),
+            }
+        }
+        Response::from_json(&serde_json::json!({ "fired": self.faults.fired() }))
+    }
+}
+
+/// Forwards a call of the test build's fault switch to the stack's lease object.
+#[cfg(feature = "faults")]
+pub async fn faults(env: &Env, stack_id: i64, req: &mut Request) -> std::result::Result<Response, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(req.method());
+    if req.method() == Method::Post {
+        init.with_body(Some(req.text().await?.into()));
+    }
+    let call = Request::new_with_init("https://lease/faults", &init)?;
+    Ok(stub(env, stack_id)?.fetch_with_request(call).await?)
 }
 
 fn error(e: &ApiError) -> Result<Response> {
@@ -143,7 +210,13 @@ impl DurableObject for StackLease {
         if let Err(e) = Backends::migrate(&state) {
             worker::console_error!("lease object: could not create the journal table: {e}");
         }
-        Self { state, env, engine: Engine::new() }
+        Self {
+            state,
+            env,
+            engine: Engine::new(),
+            #[cfg(feature = "faults")]
+            faults: Faults::default(),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -160,6 +233,8 @@ impl DurableObject for StackLease {
                     Err(e) => error(&e),
                 };
             }
+            #[cfg(feature = "faults")]
+            "/faults" => return self.faults_call(&mut req).await,
             p => self.with_body(p, &mut req).await?,
         };
         match result {
@@ -169,7 +244,10 @@ impl DurableObject for StackLease {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        match self.engine.alarm(&self.stores(), now()).await {
+        let s = self.stores();
+        #[cfg(feature = "faults")]
+        let s = self.faulty(&s, Step::Alarm);
+        match self.engine.alarm(&s, now()).await {
             Ok(outcome) => Response::ok(format!("{outcome:?}")),
             // An error tells the runtime the alarm did not run, and it retries it.
             Err(e) => Err(worker::Error::RustError(format!("{} {}", e.message, e.detail.unwrap_or_default()))),

@@ -244,6 +244,8 @@ async fn dispatch(
         Route::History(p) => updates::history(db, &p, &url).await,
         Route::LatestUpdate(p) => updates::one_update(db, &p, None).await,
         Route::UpdateByVersion(p, v) => updates::one_update(db, &p, Some(v)).await,
+        #[cfg(feature = "faults")]
+        Route::Faults(p) => lease::faults(env, stacks::load_stack(db, &p).await?.id, req).await,
         Route::Secrets(p, op) => {
             let stack = stacks::load_stack(db, &p).await?;
             // The CLI encrypts and decrypts through these while its update runs: bounded by the lease then.

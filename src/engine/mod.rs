@@ -16,6 +16,8 @@
 //! - The base a journal indexes into is the checkpoint the stack had when the update started, fixed then.
 
 mod clock;
+#[cfg(any(test, feature = "faults"))]
+pub mod faults;
 mod finish;
 pub mod lease;
 pub mod store;

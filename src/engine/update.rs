@@ -57,7 +57,15 @@ impl Engine {
         st.stack_id = Some(req.stack_id);
         self.settle_expired(s, &mut st, now).await?;
         let mut lease = st.start(&req.update_id, &req.token, now, req.lease_ms)?;
-        let started = s.start_update(&req.update_id, req.stack_id, req.persists_state, req.tags.as_deref()).await?;
+        let started = match s.start_update(&req.update_id, req.stack_id, req.persists_state, req.tags.as_deref()).await {
+            Ok(started) => started,
+            Err(e) => {
+                // The CLI does not retry a start, and the write may have landed with only its answer lost: record
+                // the update ended so the stack is not left held by an update nobody runs.
+                let _ = s.finish_update(req.stack_id, &req.update_id, "failed", None).await;
+                return Err(e.into());
+            }
+        };
         if !started.now_running {
             return Err(lease::already_started(&req.update_id));
         }

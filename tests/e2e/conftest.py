@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_BUILD_FLAGS = "--no-opt --features faults"
 
 # The users every e2e server knows. dev-org has one user per role; eve administers another org.
 ADMIN_TOKEN = "tok-admin"
@@ -122,7 +123,8 @@ def start_server(vars_, tmp: Path) -> Server:
     envf = tmp / "test.env"
     env_file(envf, vars_)
     env = dict(os.environ)
-    env.setdefault("PROCELLA_BUILD_FLAGS", "--no-opt")
+    # The test build: no wasm-opt, and the fault switch (src/engine/faults.rs) compiled in.
+    env.setdefault("PROCELLA_BUILD_FLAGS", TEST_BUILD_FLAGS)
     subprocess.run(
         ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(state)],
         cwd=ROOT, env=env, check=True, capture_output=True,
