@@ -215,6 +215,9 @@ pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_versio
     struct Latest {
         version: i64,
         r2_key: String,
+        sha256: String,
+        size_bytes: i64,
+        resource_count: i64,
     }
     let now = int(now_secs());
     let bump = if bumps_version { 1 } else { 0 };
@@ -232,7 +235,10 @@ pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_versio
         .bind(&[s(id), int(stack_id), now])?,
         db.prepare("SELECT COALESCE(version, 0) AS version FROM updates WHERE id = ?1 AND stack_id = ?2")
             .bind(&[s(id), int(stack_id)])?,
-        db.prepare("SELECT version, r2_key FROM checkpoints WHERE stack_id = ?1 ORDER BY version DESC LIMIT 1")
+        db.prepare(
+            "SELECT version, r2_key, sha256, size_bytes, resource_count FROM checkpoints
+             WHERE stack_id = ?1 ORDER BY version DESC LIMIT 1",
+        )
             .bind(&[int(stack_id)])?,
     ];
     let results = db.batch(stmts).await?;
@@ -243,7 +249,13 @@ pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_versio
         .map(|r| r.results::<Latest>())
         .transpose()?
         .and_then(|mut v| v.pop())
-        .map(|l| Base { version: l.version, key: l.r2_key });
+        .map(|l| Base {
+            version: l.version,
+            key: l.r2_key,
+            sha256: l.sha256,
+            size: l.size_bytes.max(0) as u64,
+            resources: l.resource_count,
+        });
     Ok(Started { now_running, version, base })
 }
 

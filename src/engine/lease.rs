@@ -54,6 +54,14 @@ pub struct Ended {
 pub struct Base {
     pub version: i64,
     pub key: String,
+    /// Its hash, size and resource count, for an update that ends with the base as its state (empty when the
+    /// record was stored before bases carried them: they are then read from the object).
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub resources: i64,
 }
 
 /// What the stack's lease object stores: the stack it belongs to and its running update, if any.

@@ -93,7 +93,13 @@ impl Fake {
     fn base(&self, stack_id: i64) -> Option<Base> {
         let cps = self.checkpoints.borrow();
         let (_, cp) = cps.range((stack_id, 0)..=(stack_id, i64::MAX)).next_back()?;
-        Some(Base { version: cp.version, key: cp.key.clone() })
+        Some(Base {
+            version: cp.version,
+            key: cp.key.clone(),
+            sha256: cp.sha256.clone(),
+            size: cp.size,
+            resources: cp.resources.unwrap_or(0),
+        })
     }
 }
 

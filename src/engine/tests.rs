@@ -443,3 +443,22 @@ fn a_start_whose_answer_from_the_ledger_is_lost_does_not_leave_the_stack_held() 
     f.create_update(STACK, "u2", "update");
     block_on(e.start(&f, start_req("u2", 1), T0 + 1)).unwrap();
 }
+
+#[test]
+fn an_update_that_stores_nothing_leaves_its_version_at_the_base() {
+    for journal_mode in [true, false] {
+        let (e, f) = running(true);
+        journal(&e, &f, &[begin(1, 1, "a"), success(2, 1, "a", "1")]).unwrap();
+        block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 2)).unwrap();
+        // A `pulumi up` with nothing to do: no entries (or, without journaling, no checkpoint).
+        f.create_update(STACK, "u2", "update");
+        block_on(e.start(&f, start_req("u2", i64::from(journal_mode)), T0 + 3)).unwrap();
+        block_on(e.complete(&f, "u2", "tok-u2", "succeeded", T0 + 4)).unwrap();
+        let cps = f.checkpoints.borrow();
+        let (v1, v2) = (&cps[&(STACK, 1)], &cps[&(STACK, 2)]);
+        assert_eq!((v2.key.as_str(), &v2.sha256, v2.size), (v1.key.as_str(), &v1.sha256, v1.size), "journal: {journal_mode}");
+        assert_eq!(v2.resources, Some(1));
+        drop(cps);
+        assert_eq!(names(&f.latest(STACK).unwrap()), ["a"]);
+    }
+}

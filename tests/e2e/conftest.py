@@ -189,7 +189,13 @@ def stop_server(server: Server):
 def server(tmp_path_factory):
     s = start_server(DEFAULT_VARS, tmp_path_factory.mktemp("server"))
     yield s
-    stop_server(s)
+    try:
+        # After every test of the suite has had its way with it, the shared server's state still holds together.
+        import invariants
+        broken = invariants.check(s, {ORG: ADMIN_TOKEN, EVE_ORG: EVE_TOKEN})
+        assert broken == [], "the suite's server breaks the state invariants:\n" + "\n".join(broken)
+    finally:
+        stop_server(s)
 
 
 @pytest.fixture(scope="session")
