@@ -194,7 +194,8 @@ def running_slowly(s: Stack):
     return cli
 
 
-CANCEL_CASES = [("cancel", "d1", "before"), ("cancel", "r2", "after"), ("cancel", "do", "after")]
+CANCEL_CASES = [("cancel", "d1", "before"), ("cancel", "d1", "after"), ("cancel", "r2", "after"),
+                ("cancel", "do", "after")]
 
 
 @pytest.mark.parametrize("case", CANCEL_CASES, ids=lambda c: "-".join(c))
@@ -214,7 +215,7 @@ def test_a_cancel_with_a_fault(servers, case, unique, tmp_path):
         cli.wait(timeout=30)
 
 
-ALARM_CASES = [("alarm", "d1", "before"), ("alarm", "r2", "before")]
+ALARM_CASES = [("alarm", "d1", "before"), ("alarm", "d1", "after"), ("alarm", "r2", "before")]
 
 
 @pytest.mark.parametrize("case", ALARM_CASES, ids=lambda c: "-".join(c))
@@ -234,7 +235,8 @@ def test_a_lease_running_out_with_a_fault(servers, case, unique, tmp_path):
     finish(s, "-".join(case), "retried to success (by the alarm)", AFTER)
 
 
-IMPORT_CASES = [("import", "r2", "before"), ("import", "d1", "before"), ("import", "d1", "after")]
+IMPORT_CASES = [("import", "r2", "before"), ("import", "r2", "after"), ("import", "d1", "before"),
+                ("import", "d1", "after")]
 
 
 @pytest.mark.parametrize("case", IMPORT_CASES, ids=lambda c: "-".join(c))
