@@ -40,6 +40,9 @@ pub struct Config {
     pub limits: crate::ratelimit::Limits,
     /// The key of derived organization slugs (`MasterKey::slug_key`), computed once.
     pub org_slug_key: [u8; 32],
+    /// How long audit log entries are kept (`PROCELLA_AUDIT_RETENTION_DAYS`, default 365): the daily Cron
+    /// Trigger removes older ones.
+    pub audit_retention_days: i64,
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -204,6 +207,8 @@ impl Config {
                     crate::ratelimit::DEFAULT_AUTH_ATTEMPTS_PER_IP,
                 )?,
             },
+            audit_retention_days: crate::audit::retention_days(var("PROCELLA_AUDIT_RETENTION_DAYS").as_deref())
+                .map_err(ApiError::config)?,
         })
     }
 }

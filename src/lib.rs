@@ -5,6 +5,7 @@
 //! point, D1, R2 and the Durable Object.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod checkpoint;

@@ -47,6 +47,8 @@ pub enum Route {
     /// `DELETE /api/admin/{org}/misnamed-stacks?project=&stack=[&force=true]`: removes a stack whose project or
     /// stack name is made only of periods (accepted before such names were refused; a URL path cannot name it).
     MisnamedStack { org: String },
+    /// `GET /api/orgs/{org}/auditlogs`: the org's audit log (org admins only; `crate::audit`).
+    AuditLogs { org: String },
     /// `GET` (what fired) and `POST` (arm a plan; `null` disarms) on `.../{stack}/_faults`: the test build's fault
     /// switch (`src/engine/faults.rs`). The release build has no such route.
     #[cfg(feature = "faults")]
@@ -157,7 +159,7 @@ impl Route {
     /// The organization a route belongs to, which the caller must be a member of.
     pub fn org(&self) -> Option<&str> {
         match self {
-            Route::Project { org, .. } | Route::MisnamedStack { org } => Some(org),
+            Route::Project { org, .. } | Route::MisnamedStack { org } | Route::AuditLogs { org } => Some(org),
             _ => self.stack_path().map(|s| s.org.as_str()),
         }
     }
@@ -215,6 +217,7 @@ impl Route {
             ["api", "auth", "cli-token"] => (Route::CliToken, &["POST"]),
             ["api", "console", "settings"] => (Route::ConsoleSettings, &["GET"]),
             ["api", "console", "tokens"] => (Route::ConsoleTokens, &["GET"]),
+            ["api", "orgs", org, "auditlogs"] if !org.is_empty() => (Route::AuditLogs { org: (*org).into() }, &["GET"]),
             ["api", "admin", org, "misnamed-stacks"] if !org.is_empty() => {
                 (Route::MisnamedStack { org: (*org).into() }, &["DELETE"])
             }

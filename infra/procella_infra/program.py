@@ -9,7 +9,7 @@ from .descope_project import descope_project, descope_provider
 from .flows import load_flows
 from .settings import load_settings
 from .storage import d1_database, r2_bucket
-from .worker import custom_domain, worker_script, workers_dev_route
+from .worker import cron_triggers, custom_domain, worker_script, workers_dev_route
 
 INFRA_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,7 @@ def run(
     # The worker takes the project ID from the imported project, so it is deployed only once Descope is configured.
     worker = worker_script(settings, bundle, database, bucket, descope_project_id=project.id)
     workers_dev_route(settings, worker)
+    cron_triggers(settings, worker)
     custom_domain(settings, worker)
 
     return {

@@ -101,6 +101,16 @@ def workers_dev_route(settings: Settings, worker: cloudflare.WorkersScript) -> c
     )
 
 
+def cron_triggers(settings: Settings, worker: cloudflare.WorkersScript) -> cloudflare.WorkersCronTrigger:
+    # The schedules wrangler.toml declares for `wrangler dev --test-scheduled`, deployed the same.
+    return cloudflare.WorkersCronTrigger(
+        "worker-cron",
+        account_id=settings.account_id,
+        script_name=worker.script_name,
+        schedules=[{"cron": c} for c in contract.CRON_SCHEDULES],
+    )
+
+
 def custom_domain(settings: Settings, worker: cloudflare.WorkersScript) -> Optional[cloudflare.WorkersCustomDomain]:
     if not settings.custom_domain:
         return None

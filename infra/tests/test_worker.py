@@ -130,6 +130,12 @@ def test_configured_names_are_used_for_script_database_and_bucket(config):
     assert d.outputs["workerUrl"] == "https://procella-prod.acme.workers.dev"
 
 
+def test_the_audit_log_purge_runs_on_the_deployed_schedule(deployed):
+    cron = deployed.one("cloudflare:index/workersCronTrigger:WorkersCronTrigger").inputs
+    assert cron["scriptName"] == "procella-edge"
+    assert [s["cron"] for s in cron["schedules"]] == list(contract.CRON_SCHEDULES)
+
+
 def test_on_workers_dev_the_outputs_say_where_to_log_in(deployed):
     assert deployed.one(SUBDOMAIN).inputs["enabled"] is True
     assert deployed.all(CUSTOM_DOMAIN) == []

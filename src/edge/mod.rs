@@ -3,6 +3,7 @@
 //! A request flows one way: route → authenticate (`Caller`) → authorize (org membership, role for the method)
 //! → handler → storage. Every failure on the way is an `ApiError`, turned into a response in one place.
 
+mod audit;
 mod backends;
 mod checkpoints;
 mod console;
@@ -23,7 +24,8 @@ use crate::config::{AuthConfig, Config};
 use crate::error::ApiError;
 use crate::routes::{Route, UpdateOp};
 use http::{json, ApiResult};
-use worker::{event, Context, D1Database, Env, Request, Response};
+use crate::audit::Entry;
+use worker::{event, Context, D1Database, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 /// The variables the configuration reads; secrets arrive the same way as vars.
 fn env_var(env: &Env, name: &str) -> Option<String> {
@@ -31,13 +33,14 @@ fn env_var(env: &Env, name: &str) -> Option<String> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     // Bytes on the wire as sent (compressed when the CLI gzips): the benchmark sums these per route.
     let sent = req.headers().get("content-length").ok().flatten().unwrap_or_else(|| "0".into());
     let started = worker::Date::now().as_millis();
-    let result = handle(&mut req, &env, &method).await;
+    let mut trail = Vec::new();
+    let result = handle(&mut req, &env, &method, &mut trail).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -49,9 +52,33 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         }
     };
     allow_origin(&env, &req, &mut response)?;
+    if !trail.is_empty() {
+        // Entries whose outcome was not known when they were made are the answer's; written after it is sent.
+        for e in trail.iter_mut().filter(|e| e.status == 0) {
+            e.status = response.status_code();
+        }
+        ctx.wait_until(audit::write(env.clone(), trail));
+    }
     let ms = worker::Date::now().as_millis() - started;
     worker::console_log!("{method} {path} -> {} ({sent} bytes in, {ms} ms)", response.status_code());
     Ok(response)
+}
+
+/// The daily Cron Trigger: audit log entries past retention go.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let days = match config_of(&env).as_ref() {
+        Ok(c) => c.audit_retention_days,
+        Err(e) => return worker::console_error!("audit log purge: {}", e.message),
+    };
+    let result = match env.d1("DB") {
+        Ok(db) => audit::purge(&db, days, worker::Date::now().as_millis() as i64).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(n) => worker::console_log!("audit log purge: {n} entries older than {days} days removed"),
+        Err(e) => worker::console_error!("audit log purge failed: {e}"),
+    }
 }
 
 thread_local! {
@@ -107,7 +134,29 @@ fn host_of(req: &Request) -> ApiResult<String> {
     Ok(url.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")))
 }
 
-async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Response> {
+/// The audit entries of one request (`crate::audit`), made as it goes; status 0 is the answer's status.
+struct Trail<'a> {
+    entries: &'a mut Vec<Entry>,
+    org: Option<String>,
+    target: Option<String>,
+    ip: Option<String>,
+}
+
+impl Trail<'_> {
+    fn note(&mut self, actor: Option<&str>, action: &str, status: u16) {
+        self.entries.push(Entry {
+            time: worker::Date::now().as_millis() as i64,
+            org: self.org.clone(),
+            actor: actor.map(str::to_owned),
+            action: action.to_owned(),
+            target: self.target.clone(),
+            status,
+            ip: self.ip.clone(),
+        });
+    }
+}
+
+async fn handle(req: &mut Request, env: &Env, method: &str, entries: &mut Vec<Entry>) -> ApiResult<Response> {
     let shared = config_of(env);
     let config = shared.as_ref().as_ref().map_err(Clone::clone);
     if method == "OPTIONS" {
@@ -141,6 +190,13 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
     }
 
     let config = config?;
+    let action = crate::audit::action(&route, method);
+    let mut trail = Trail {
+        entries,
+        org: route.org().map(str::to_owned),
+        target: crate::audit::target(&route),
+        ip: req.headers().get("cf-connecting-ip")?,
+    };
     // The execution routes of a running update are authenticated by its lease token alone.
     if let Route::Update(p, id, op) = &route {
         if op.uses_lease_token() {
@@ -152,8 +208,16 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
             let result = updates::execute(env, &db, &config, p, id, *op, token, req).await;
             // Never a 429 for a valid lease; a refused one costs its IP an attempt, so a flood of guessed lease
             // tokens ends in 429s like any other failed authentication.
-            if result.as_ref().is_err_and(|e| e.status == 401 || e.status == 403) {
-                limits::count_auth_attempt(env, &config.limits, ip.as_deref(), limits::now_secs()).await?;
+            match &result {
+                Err(e) if e.status == 401 || e.status == 403 => {
+                    trail.note(None, crate::audit::AUTH_FAILED, e.status);
+                    limits::count_auth_attempt(env, &config.limits, ip.as_deref(), limits::now_secs()).await?;
+                }
+                _ => {
+                    if let Some(action) = action {
+                        trail.note(None, action, 0);
+                    }
+                }
             }
             return result;
         }
@@ -172,7 +236,15 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         let ip = req.headers().get("cf-connecting-ip")?;
         limits::count_auth_attempt(env, &config.limits, ip.as_deref(), t).await?;
     }
-    let caller = authenticate(&config, &db, req).await?;
+    let caller = match authenticate(&config, &db, req).await {
+        Ok(c) => c,
+        Err(e) => {
+            if e.status == 401 || e.status == 403 {
+                trail.note(None, crate::audit::AUTH_FAILED, e.status);
+            }
+            return Err(e);
+        }
+    };
     let hash = hash.unwrap_or_default();
     limits::remember_accepted(&hash, t).await;
     // The secrets routes are counted in `dispatch`, once it knows whether an update is running on the stack.
@@ -180,9 +252,20 @@ async fn handle(req: &mut Request, env: &Env, method: &str) -> ApiResult<Respons
         limits::count_request(env, &config.limits, &hash, t).await?;
     }
     if let Some(org) = route.org() {
-        caller.authorize(org, method, || route.not_found())?;
+        if let Err(e) = caller.authorize(org, method, || route.not_found()) {
+            trail.note(Some(&caller.login), crate::audit::DENIED, e.status);
+            return Err(e);
+        }
     }
-    dispatch(route, &caller, config, env, &db, req, &hash).await
+    if let Some(action) = action {
+        trail.note(Some(&caller.login), action, 0);
+    }
+    let result = dispatch(route, &caller, config, env, &db, req, &hash).await;
+    if action.is_none() && result.as_ref().is_err_and(|e| e.status == 403) {
+        // A refusal the handler made (an admin-only page for a member, say).
+        trail.note(Some(&caller.login), crate::audit::DENIED, 403);
+    }
+    result
 }
 
 async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiResult<Caller> {
@@ -230,6 +313,7 @@ async fn dispatch(
         },
         Route::StackRename(p) => stacks::rename(env, db, &p, req).await,
         Route::MisnamedStack { org } => stacks::delete_misnamed(env, db, &org, &url).await,
+        Route::AuditLogs { org } => audit::list(db, caller, &org, &url).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
         Route::CreateUpdate(p, kind) => updates::create(env, db, caller, &p, kind, req).await,
         Route::Update(p, id, op) => match op {

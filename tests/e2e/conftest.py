@@ -150,7 +150,9 @@ def launch(state: Path, envf: Path, env, tmp: Path) -> Server:
     log = tmp / "wrangler.log"
     proc = subprocess.Popen(
         ["wrangler", "dev", "--local", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
-         "--env-file", str(envf), "--show-interactive-dev-session=false", "--log-level", "log"],
+         "--env-file", str(envf), "--show-interactive-dev-session=false", "--log-level", "log",
+         # GET /__scheduled runs the Cron Trigger's handler (the audit log purge).
+         "--test-scheduled"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     return Server(f"http://127.0.0.1:{port}", proc, log, tmp)

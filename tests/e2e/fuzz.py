@@ -68,7 +68,7 @@ ROUTES = [
     ("POST", "/api/auth/cli-token", "cli-token"), ("GET", "/api/console/settings?{query}", None),
     ("GET", "/api/console/tokens", None), ("DELETE", "/api/admin/{org}/misnamed-stacks?{query}", None),
     ("OPTIONS", "/api/user", None), ("PUT", "/api/stacks/{org}/{project}/{stack}", None),
-    ("GET", "/api/{junk}", None),
+    ("GET", "/api/orgs/{org}/auditlogs?{query}", None), ("GET", "/api/{junk}", None),
 ]
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
