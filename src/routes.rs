@@ -196,6 +196,63 @@ impl Route {
         }
     }
 
+    /// The route's path template, as the request log names it (names in a path are not secret, but a template
+    /// groups a route's requests whatever stack they are about).
+    pub fn template(&self) -> &'static str {
+        const S: &str = "/api/stacks/{org}/{project}/{stack}";
+        macro_rules! stack {
+            ($rest:literal) => {
+                concat!("/api/stacks/{org}/{project}/{stack}", $rest)
+            };
+        }
+        match self {
+            Route::Health => "/healthz",
+            Route::Capabilities => "/api/capabilities",
+            Route::User => "/api/user",
+            Route::DefaultOrg => "/api/user/organizations/default",
+            Route::UserStacks => "/api/user/stacks",
+            Route::Project { .. } => "/api/stacks/{org}/{project}",
+            Route::Stack(_) => S,
+            Route::StackRename(_) => stack!("/rename"),
+            Route::StackTags(_) => stack!("/tags"),
+            Route::CreateUpdate(..) => stack!("/{kind}"),
+            Route::Update(_, _, op) => match op {
+                UpdateOp::Start | UpdateOp::Get => stack!("/update/{id}"),
+                UpdateOp::Cancel => stack!("/update/{id}/cancel"),
+                UpdateOp::Complete => stack!("/update/{id}/complete"),
+                UpdateOp::RenewLease => stack!("/update/{id}/renew_lease"),
+                UpdateOp::Events => stack!("/update/{id}/events/batch"),
+                UpdateOp::ListEvents => stack!("/update/{id}/events"),
+                UpdateOp::Checkpoint => stack!("/update/{id}/checkpoint"),
+                UpdateOp::CheckpointVerbatim => stack!("/update/{id}/checkpointverbatim"),
+                UpdateOp::CheckpointDelta => stack!("/update/{id}/checkpointdelta"),
+                UpdateOp::JournalEntries => stack!("/update/{id}/journalentries"),
+            },
+            Route::Export(_, None) => stack!("/export"),
+            Route::Export(_, Some(_)) => stack!("/export/{version}"),
+            Route::Import(_) => stack!("/import"),
+            Route::History(_) => stack!("/updates"),
+            Route::LatestUpdate(_) => stack!("/updates/latest"),
+            Route::UpdateByVersion(..) => stack!("/updates/{version}"),
+            Route::Secrets(_, op) => match op {
+                SecretsOp::Encrypt => stack!("/encrypt"),
+                SecretsOp::Decrypt => stack!("/decrypt"),
+                SecretsOp::BatchEncrypt => stack!("/batch-encrypt"),
+                SecretsOp::BatchDecrypt => stack!("/batch-decrypt"),
+                SecretsOp::LogDecryption => stack!("/decrypt/log-decryption"),
+                SecretsOp::LogBatchDecryption => stack!("/decrypt/log-batch-decryption"),
+            },
+            Route::Page(_) => "(page)",
+            Route::CliToken => "/api/auth/cli-token",
+            Route::ConsoleSettings => "/api/console/settings",
+            Route::ConsoleTokens => "/api/console/tokens",
+            Route::MisnamedStack { .. } => "/api/admin/{org}/misnamed-stacks",
+            Route::AuditLogs { .. } => "/api/orgs/{org}/auditlogs",
+            #[cfg(feature = "faults")]
+            Route::Faults(_) => stack!("/_faults"),
+        }
+    }
+
     /// Whether the route is authenticated by an update's lease token rather than an API token.
     pub fn uses_lease_token(&self) -> bool {
         matches!(self, Route::Update(_, _, op) if op.uses_lease_token())
@@ -318,6 +375,26 @@ mod tests {
 
     fn sp(o: &str, p: &str, s: &str) -> StackPath {
         StackPath { org: o.into(), project: p.into(), stack: s.into() }
+    }
+
+    #[test]
+    fn every_route_is_logged_under_the_template_its_path_fills() {
+        let fill = |t: &str| {
+            t.replace("{org}", "o").replace("{project}", "p").replace("{stack}", "s").replace("{id}", "u1")
+                .replace("{version}", "3").replace("{kind}", "preview")
+        };
+        let s = "/api/stacks/{org}/{project}/{stack}";
+        let templates = [
+            ("GET", "/healthz".to_string()), ("GET", "/api/user".into()), ("GET", "/api/user/stacks".into()),
+            ("POST", "/api/stacks/{org}/{project}".into()), ("DELETE", s.into()), ("POST", format!("{s}/rename")),
+            ("PATCH", format!("{s}/tags")), ("POST", format!("{s}/{{kind}}")), ("POST", format!("{s}/update/{{id}}")),
+            ("PATCH", format!("{s}/update/{{id}}/journalentries")), ("POST", format!("{s}/update/{{id}}/events/batch")),
+            ("GET", format!("{s}/export/{{version}}")), ("GET", format!("{s}/updates/latest")),
+            ("POST", format!("{s}/decrypt/log-decryption")), ("GET", "/api/orgs/{org}/auditlogs".into()),
+        ];
+        for (method, template) in templates {
+            assert_eq!(Route::parse(method, &fill(&template)).unwrap().template(), template);
+        }
     }
 
     #[test]

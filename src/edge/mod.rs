@@ -39,8 +39,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     // Bytes on the wire as sent (compressed when the CLI gzips): the benchmark sums these per route.
     let sent = req.headers().get("content-length").ok().flatten().unwrap_or_else(|| "0".into());
     let started = worker::Date::now().as_millis();
-    let mut trail = Vec::new();
-    let result = handle(&mut req, &env, &method, &mut trail).await;
+    let mut seen = Seen::default();
+    let result = handle(&mut req, &env, &method, &mut seen).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -52,15 +52,22 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         }
     };
     allow_origin(&env, &req, &mut response)?;
-    if !trail.is_empty() {
+    let status = response.status_code();
+    let entries = std::mem::take(&mut seen.entries);
+    if !entries.is_empty() {
         // Entries whose outcome was not known when they were made are the answer's; written after it is sent.
-        for e in trail.iter_mut().filter(|e| e.status == 0) {
-            e.status = response.status_code();
-        }
-        ctx.wait_until(audit::write(env.clone(), trail));
+        let entries = entries.into_iter().map(|e| Entry { status: if e.status == 0 { status } else { e.status }, ..e });
+        ctx.wait_until(audit::write(env.clone(), entries.collect()));
     }
     let ms = worker::Date::now().as_millis() - started;
-    worker::console_log!("{method} {path} -> {} ({sent} bytes in, {ms} ms)", response.status_code());
+    // One JSON line per request, what Workers Logs and Logpush take in: never a token, a secret or a body.
+    let id = request_id(&req);
+    let line = serde_json::json!({
+        "requestId": id, "method": method, "path": path, "route": seen.route, "status": status, "ms": ms,
+        "bytesIn": sent.parse::<u64>().unwrap_or(0), "org": seen.org, "actor": seen.actor,
+    });
+    worker::console_log!("{line}");
+    let _ = response.headers_mut().set("x-request-id", &id);
     Ok(response)
 }
 
@@ -134,15 +141,29 @@ fn host_of(req: &Request) -> ApiResult<String> {
     Ok(url.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}")))
 }
 
-/// The audit entries of one request (`crate::audit`), made as it goes; status 0 is the answer's status.
-struct Trail<'a> {
-    entries: &'a mut Vec<Entry>,
-    org: Option<String>,
-    target: Option<String>,
-    ip: Option<String>,
+/// Cloudflare's id of the request (`CF-Ray`), or a random one where there is none (`wrangler dev`).
+fn request_id(req: &Request) -> String {
+    if let Ok(Some(ray)) = req.headers().get("cf-ray") {
+        return ray;
+    }
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Trail<'_> {
+/// What one request's handling learned for its log line and its audit entries (`crate::audit`, made as it
+/// goes; status 0 is the answer's status).
+#[derive(Default)]
+struct Seen {
+    route: &'static str,
+    org: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    ip: Option<String>,
+    entries: Vec<Entry>,
+}
+
+impl Seen {
     fn note(&mut self, actor: Option<&str>, action: &str, status: u16) {
         self.entries.push(Entry {
             time: worker::Date::now().as_millis() as i64,
@@ -156,13 +177,15 @@ impl Trail<'_> {
     }
 }
 
-async fn handle(req: &mut Request, env: &Env, method: &str, entries: &mut Vec<Entry>) -> ApiResult<Response> {
+async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) -> ApiResult<Response> {
     let shared = config_of(env);
     let config = shared.as_ref().as_ref().map_err(Clone::clone);
     if method == "OPTIONS" {
         return preflight(config?, req);
     }
     let route = Route::parse(method, &req.path())?;
+    trail.route = route.template();
+    trail.org = route.org().map(str::to_owned);
     let db = env.d1("DB")?;
 
     // A health check that says what is wrong (configuration first, then storage) and what a monitor should
@@ -191,12 +214,8 @@ async fn handle(req: &mut Request, env: &Env, method: &str, entries: &mut Vec<En
 
     let config = config?;
     let action = crate::audit::action(&route, method);
-    let mut trail = Trail {
-        entries,
-        org: route.org().map(str::to_owned),
-        target: crate::audit::target(&route),
-        ip: req.headers().get("cf-connecting-ip")?,
-    };
+    trail.target = crate::audit::target(&route);
+    trail.ip = req.headers().get("cf-connecting-ip")?;
     // The execution routes of a running update are authenticated by its lease token alone.
     if let Route::Update(p, id, op) = &route {
         if op.uses_lease_token() {
@@ -245,6 +264,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str, entries: &mut Vec<En
             return Err(e);
         }
     };
+    trail.actor = Some(caller.login.clone());
     let hash = hash.unwrap_or_default();
     limits::remember_accepted(&hash, t).await;
     // The secrets routes are counted in `dispatch`, once it knows whether an update is running on the stack.

@@ -352,7 +352,7 @@ BYTES = re.compile(r"PATCH \S+/update/\S+/(checkpoint\w*) -> (\d+) \((\d+) bytes
 
 
 def checkpoint_bytes(server, since):
-    text = server.log.read_text(errors="replace")[since:]
+    text = server.log_since(since)
     total, calls = 0, {}
     for route, status, n in BYTES.findall(text):
         total += int(n)

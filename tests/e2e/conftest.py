@@ -107,9 +107,25 @@ class Server:
         return self.log.stat().st_size
 
     def log_since(self, mark):
+        """What the server logged after `mark`, its request lines shown as `METHOD path -> status (...)`."""
         with self.log.open("rb") as f:
             f.seek(mark)
-            return f.read().decode(errors="replace")
+            return request_lines(f.read().decode(errors="replace"))
+
+
+def request_lines(text):
+    """`text` with the worker's JSON request log lines (one per request: requestId, method, path, route, status,
+    ms, bytesIn, org, actor) written as `METHOD path -> status (N bytes in, M ms)`, for tests to search."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith('{"'):
+            try:
+                r = json.loads(line)
+                line = f"{r['method']} {r['path']} -> {r['status']} ({r['bytesIn']} bytes in, {r['ms']} ms)"
+            except (ValueError, KeyError):
+                pass
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def env_file(path, values):
