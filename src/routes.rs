@@ -131,12 +131,14 @@ pub enum UpdateOp {
     JournalEntries,
     /// `GET .../update/{id}/events`: the engine events of an update, for the dashboard.
     ListEvents,
+    /// `GET .../update/{id}/live`: the running update's events as they arrive (server-sent events).
+    Live,
 }
 
 impl UpdateOp {
     /// Whether the route is authenticated by `update-token` (the execution routes of a running update).
     pub fn uses_lease_token(self) -> bool {
-        !matches!(self, Self::Start | Self::Get | Self::Cancel | Self::ListEvents)
+        !matches!(self, Self::Start | Self::Get | Self::Cancel | Self::ListEvents | Self::Live)
     }
 }
 
@@ -223,6 +225,7 @@ impl Route {
                 UpdateOp::RenewLease => stack!("/update/{id}/renew_lease"),
                 UpdateOp::Events => stack!("/update/{id}/events/batch"),
                 UpdateOp::ListEvents => stack!("/update/{id}/events"),
+                UpdateOp::Live => stack!("/update/{id}/live"),
                 UpdateOp::Checkpoint => stack!("/update/{id}/checkpoint"),
                 UpdateOp::CheckpointVerbatim => stack!("/update/{id}/checkpointverbatim"),
                 UpdateOp::CheckpointDelta => stack!("/update/{id}/checkpointdelta"),
@@ -316,6 +319,7 @@ impl Route {
                             ["renew_lease"] => (UpdateOp::RenewLease, &["POST"]),
                             ["events", "batch"] => (UpdateOp::Events, &["POST"]),
                             ["events"] => (UpdateOp::ListEvents, &["GET"]),
+                            ["live"] => (UpdateOp::Live, &["GET"]),
                             ["checkpoint"] => (UpdateOp::Checkpoint, &["PATCH"]),
                             ["checkpointverbatim"] => (UpdateOp::CheckpointVerbatim, &["PATCH"]),
                             ["checkpointdelta"] => (UpdateOp::CheckpointDelta, &["PATCH"]),

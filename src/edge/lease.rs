@@ -14,6 +14,22 @@ use worker::{durable_object, DurableObject, Env, Headers, Method, Request, Reque
 
 #[cfg(feature = "faults")]
 use crate::engine::faults::{FaultPlan, Faults, Faulty, Step};
+use futures_channel::mpsc::{unbounded, UnboundedSender};
+use futures_util::StreamExt;
+use std::cell::RefCell;
+
+/// One browser watching a running update (`GET .../update/{id}/live`).
+///
+/// Server-sent events rather than a WebSocket: the dashboard authenticates with an `Authorization` header, which
+/// `fetch` can send and the WebSocket constructor cannot, so a watch goes through the same route, authentication
+/// and role check as every other read, with no ticket scheme beside it. The price is that the object stays awake
+/// while someone watches (it cannot hibernate with a stream open); a watch lasts at most as long as its update.
+struct Watcher {
+    update_id: String,
+    tx: UnboundedSender<Vec<u8>>,
+}
+
+const END_FRAME: &[u8] = b"event: end\ndata: {}\n\n";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -58,6 +74,7 @@ pub struct StackLease {
     state: State,
     env: Env,
     engine: Engine,
+    watchers: RefCell<Vec<Watcher>>,
     #[cfg(feature = "faults")]
     faults: Faults,
 }
@@ -194,6 +211,80 @@ pub async fn faults(env: &Env, stack_id: i64, req: &mut Request) -> std::result:
     Ok(stub(env, stack_id)?.fetch_with_request(call).await?)
 }
 
+impl StackLease {
+    /// Opens a stream of the update's events; it ends when the update does (at once if it is not running).
+    async fn watch(&self, req: &Request) -> Result<Response> {
+        let update_id = req.headers().get("x-update-id")?.unwrap_or_default();
+        let (tx, rx) = unbounded::<Vec<u8>>();
+        // A comment first, so the browser knows the stream is open before any event comes.
+        let _ = tx.unbounded_send(b": watching\n\n".to_vec());
+        self.watchers.borrow_mut().push(Watcher { update_id, tx });
+        self.end_watches().await;
+        let headers = Headers::new();
+        headers.set("content-type", "text/event-stream")?;
+        headers.set("cache-control", "no-store")?;
+        Ok(Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>))?.with_headers(headers))
+    }
+
+    /// Sends a batch of events (JSON arrays, one per line, as stored in D1) to the update's watchers.
+    async fn publish(&self, req: &mut Request) -> Result<Response> {
+        let update_id = req.headers().get("x-update-id")?.unwrap_or_default();
+        let body = req.text().await?;
+        let frames: Vec<u8> = body.lines().flat_map(|piece| format!("event: events\ndata: {piece}\n\n").into_bytes()).collect();
+        // A watcher whose browser has gone fails to take it, and is dropped.
+        self.watchers.borrow_mut().retain(|w| w.update_id != update_id || w.tx.unbounded_send(frames.clone()).is_ok());
+        Response::empty()
+    }
+
+    /// Ends the watches of every update that no longer holds the lease (completed, cancelled, expired).
+    async fn end_watches(&self) {
+        if self.watchers.borrow().is_empty() {
+            return;
+        }
+        let live = match self.engine.status(&self.stores(), now()).await {
+            Ok(lease) => lease.map(|l| l.update_id),
+            Err(_) => return,
+        };
+        self.watchers.borrow_mut().retain(|w| {
+            if live.as_deref() == Some(w.update_id.as_str()) {
+                return true;
+            }
+            let _ = w.tx.unbounded_send(END_FRAME.to_vec());
+            false
+        });
+    }
+}
+
+/// Forwards a watch of `update_id` to the stack's lease object; the stream comes back as it is.
+///
+/// # Errors
+/// An internal error if the object cannot be reached.
+pub async fn watch(env: &Env, stack_id: i64, update_id: &str) -> std::result::Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("x-update-id", update_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let mut resp = stub(env, stack_id)?.fetch_with_request(Request::new_with_init("https://lease/watch", &init)?).await?;
+    // Re-made, so the worker may add its own headers to it (a fetched response's are immutable).
+    let out = Headers::new();
+    out.set("content-type", "text/event-stream")?;
+    out.set("cache-control", "no-store")?;
+    Ok(Response::from_stream(resp.stream()?)?.with_headers(out))
+}
+
+/// Hands a stored batch of events to the update's watchers, if any.
+///
+/// # Errors
+/// An internal error if the object cannot be reached.
+pub async fn publish(env: &Env, stack_id: i64, update_id: &str, pieces: &[String]) -> std::result::Result<(), ApiError> {
+    let headers = Headers::new();
+    headers.set("x-update-id", update_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(pieces.join("\n").into()));
+    stub(env, stack_id)?.fetch_with_request(Request::new_with_init("https://lease/publish", &init)?).await?;
+    Ok(())
+}
+
 fn error(e: &ApiError) -> Result<Response> {
     if let Some(d) = &e.detail {
         worker::console_error!("lease object: {} ({d})", e.message);
@@ -214,6 +305,7 @@ impl DurableObject for StackLease {
             state,
             env,
             engine: Engine::new(),
+            watchers: RefCell::default(),
             #[cfg(feature = "faults")]
             faults: Faults::default(),
         }
@@ -235,8 +327,11 @@ impl DurableObject for StackLease {
             }
             #[cfg(feature = "faults")]
             "/faults" => return self.faults_call(&mut req).await,
+            "/watch" => return self.watch(&req).await,
+            "/publish" => return self.publish(&mut req).await,
             p => self.with_body(p, &mut req).await?,
         };
+        self.end_watches().await;
         match result {
             Ok(reply) => Response::from_json(&reply),
             Err(e) => error(&e),
@@ -247,7 +342,9 @@ impl DurableObject for StackLease {
         let s = self.stores();
         #[cfg(feature = "faults")]
         let s = self.faulty(&s, Step::Alarm);
-        match self.engine.alarm(&s, now()).await {
+        let outcome = self.engine.alarm(&s, now()).await;
+        self.end_watches().await;
+        match outcome {
             Ok(outcome) => Response::ok(format!("{outcome:?}")),
             // An error tells the runtime the alarm did not run, and it retries it.
             Err(e) => Err(worker::Error::RustError(format!("{} {}", e.message, e.detail.unwrap_or_default()))),

@@ -341,6 +341,7 @@ async fn dispatch(
             UpdateOp::Get => updates::status(db, &p, &id).await,
             UpdateOp::Cancel => updates::cancel(env, db, &p, &id).await,
             UpdateOp::ListEvents => updates::events(db, &p, &id, &url).await,
+            UpdateOp::Live => updates::live(env, db, &p, &id).await,
             _ => Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`")),
         },
         Route::Export(p, version) => updates::export(env, db, &p, version).await,

@@ -150,6 +150,15 @@ pub async fn events(db: &D1Database, p: &StackPath, id: &str, url: &Url) -> ApiR
     json(&out)
 }
 
+/// `GET .../update/{id}/live`: the update's engine events as they reach the server, as server-sent events from the
+/// stack's lease object (`lease::watch`), until the update ends. Authorized like any read of the stack, so a
+/// viewer can watch and nobody outside the org can.
+pub async fn live(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
+    let stack = load_stack(db, p).await?;
+    load_update(db, &stack, id).await?;
+    lease::watch(env, stack.id, id).await
+}
+
 /// `POST .../update/{id}/cancel` (API token): frees the stack whatever the update's client is doing; the lease
 /// object stores the update's state so far and records it cancelled.
 pub async fn cancel(env: &Env, db: &D1Database, p: &StackPath, id: &str) -> ApiResult<Response> {
@@ -276,6 +285,10 @@ async fn run(
                 db::set_resource_changes(db, id, changes).await?;
             }
             db::insert_events(db, id, &events.pieces).await?;
+            // Stored first: a watcher that misses this finds it in D1. Watching never fails the update.
+            if let Err(e) = lease::publish(env, stack_id, id, &events.pieces).await {
+                worker::console_warn!("live view: events of {id} not sent to watchers: {}", e.message);
+            }
             no_content()
         }
         UpdateOp::JournalEntries => {
@@ -291,7 +304,7 @@ async fn run(
             lease::upload(env, stack_id, Upload::Checkpoint { update_id: id, token, kind }, &body).await?;
             no_content()
         }
-        UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel | UpdateOp::ListEvents => {
+        UpdateOp::Start | UpdateOp::Get | UpdateOp::Cancel | UpdateOp::ListEvents | UpdateOp::Live => {
             Err(ApiError::internal("not an execution route"))
         }
     }

@@ -212,3 +212,66 @@ def test_a_viewer_cannot_reach_settings(server, page):
     expect(page.locator("#settings-denied")).to_be_visible()
     r = server.request("GET", f"/api/console/settings?org={ORG}", VIEWER_TOKEN)
     assert r.status == 403 and "admins" in r.json()["message"]
+
+
+def test_a_running_update_is_watched_live_and_resumes_after_a_reload(server, page, tmp_path):
+    """A `pulumi up` of slow resources, followed in the update page: events and progress arrive while it runs,
+    a reload picks the stream up again, and the end shows without reloading."""
+    import os
+    import signal
+
+    from conftest import Pulumi
+    from twins import wait_until
+    p = Pulumi(server, ADMIN_TOKEN, tmp_path, project="liveapp")
+    p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp_path / "provider")
+    (tmp_path / "provider").mkdir()
+    slow = "".join(f"  slow{i}:\n    type: procella-test:index:Item\n    properties:\n      value: s{i}\n"
+                   f"      sleepSeconds: 4\n" + (f"    options:\n      dependsOn:\n        - ${{slow{i - 1}}}\n" if i else "")
+                   for i in range(4))
+    (p.dir / "Pulumi.yaml").write_text(f"name: liveapp\nruntime: yaml\nresources:\n  quick:\n"
+                                       f"    type: procella-test:index:Item\n    properties:\n      value: q\n{slow}")
+    stack = f"{ORG}/liveapp/dev"
+    p.run("stack", "init", stack)
+    cli = p.start("up", "--yes", "--skip-preview")
+    try:
+        active = []
+        wait_until(lambda: active.append(server.request("GET", f"/api/stacks/{stack}", ADMIN_TOKEN).json()["activeUpdate"])
+                   or active[-1], 60, "the update to start")
+        update = active[-1]
+        sign_in_dev(page, server.url + "/", ADMIN_TOKEN)
+        page.goto(f"{server.url}/stacks/{stack}/updates/{update}")
+        expect(page.locator("#live-status[data-state=live]")).to_be_visible(timeout=20000)
+        bar = page.locator("#update-progress")
+        expect(bar).to_have_attribute("data-done", "1", timeout=30000)
+        assert cli.poll() is None, "events and progress showed before the update ended"
+        first = int(bar.get_attribute("data-planned"))
+        expect(page.locator("#current-ops")).to_contain_text("slow", timeout=20000)
+        # Progress advances while the page watches, with no reload.
+        wait_until(lambda: int(bar.get_attribute("data-done") or 0) >= 2, 30, "a second step done")
+        assert cli.poll() is None
+        seen = page.locator("[data-testid=event-row]").count()
+
+        page.reload()
+        expect(page.locator("#live-status[data-state=live]")).to_be_visible(timeout=20000)
+        assert page.locator("[data-testid=event-row]").count() >= seen, "a reload resumes with what was shown"
+
+        # Only callers who may read the stack can subscribe; a viewer can watch.
+        assert server.request("GET", f"/api/stacks/{stack}/update/{update}/live", EVE_TOKEN).status == 404
+        assert server.request("GET", f"/api/stacks/{stack}/update/{update}/live").status == 401
+
+        assert cli.wait(timeout=120) == 0
+        expect(page.locator("#live-status[data-state=ended]")).to_be_visible(timeout=15000)
+        expect(page.locator("#update-meta")).to_contain_text("succeeded", timeout=15000)
+        expect(bar).to_have_attribute("data-done", str(int(bar.get_attribute("data-planned"))))
+        assert int(bar.get_attribute("data-planned")) >= max(first, 5)
+        # The delay from a CLI event (its timestamp, in seconds) to the page, over the events that arrived live.
+        delays = page.evaluate("""() => [...document.querySelectorAll('[data-testid=event-row][data-via=live]')]
+            .filter(r => r.dataset.timestamp).map(r => Number(r.dataset.arrived) - 1000 * Number(r.dataset.timestamp))""")
+        assert delays, "events arrived through the live stream"
+        report = os.environ.get("LIVE_REPORT")
+        if report:
+            with open(report, "w") as f:
+                json.dump({"events": len(delays), "delays_ms": delays}, f)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)

@@ -52,10 +52,56 @@ export async function apiFetch(cfg, token, path, { method = 'GET', params, body 
   return data;
 }
 
+/**
+ * Reads a server-sent event stream with the session's `Authorization` (which EventSource cannot send): calls
+ * `onEvent(name, data)` for each event, and `onEvent('open')` for the comment the server opens with. Resolves when
+ * the stream ends.
+ */
+export async function apiStream(cfg, token, path, onEvent) {
+  const headers = { Accept: 'text/event-stream' };
+  if (token) headers.Authorization = authorization(cfg, token);
+  let res;
+  try {
+    res = await fetch(path, { headers, credentials: 'omit', cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, `Network error: ${e.message || e}`);
+  }
+  if (!res.ok || !res.body) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    throw new ApiError(res.status, (data && data.message) || `${res.status} ${res.statusText || 'error'}`, data && data.code);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let at;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      if (frame.startsWith(':')) {
+        onEvent('open', null);
+        continue;
+      }
+      let name = 'message';
+      let data = '';
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('event: ')) name = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      onEvent(name, data);
+    }
+  }
+}
+
 /** An API client bound to a session. */
 export function client(cfg, token) {
   return {
     get: (path, params) => apiFetch(cfg, token, path, { params }),
     post: (path, body) => apiFetch(cfg, token, path, { method: 'POST', body }),
+    stream: (path, onEvent) => apiStream(cfg, token, path, onEvent),
   };
 }

@@ -6,9 +6,6 @@ import { changeText, urnName } from '../lib/values.js';
 import { breadcrumbs, changeChips, resultBadge } from './stack.js';
 
 const MAX_PAGES = 500;
-// While an update runs the API keeps answering with a continuation token; poll it, for a bounded time.
-const POLL_MS = 2000;
-const POLL_FOR_MS = 10 * 60 * 1000;
 
 // Pulumi colour markup (`<{%reset%}>`, `<{%fg 2%}>`) and ANSI escapes carry no meaning here.
 const COLOR_TAGS = /<\{%[^%]*%\}>/g;
@@ -83,6 +80,40 @@ function eventRow(ev) {
     h('td', { class: 'mono event-text' }, text));
 }
 
+/** Steps started and done, from the resource events, and the operations under way. */
+function progressTracker() {
+  const started = new Map(); // urn -> op
+  const done = new Set();
+  const bar = h('progress', { id: 'update-progress', max: '1', value: '0' });
+  const text = h('span', { id: 'progress-text', class: 'muted' }, '');
+  const current = h('ul', { id: 'current-ops', class: 'current-ops' });
+  const node = h('div', { class: 'progress', id: 'progress' }, bar, text, current);
+  node.hidden = true;
+  function render() {
+    node.hidden = started.size === 0;
+    bar.max = Math.max(started.size, 1);
+    bar.value = done.size;
+    bar.dataset.done = String(done.size);
+    bar.dataset.planned = String(started.size);
+    text.textContent = `${done.size} of ${started.size} step${started.size === 1 ? '' : 's'} done`;
+    const running = [...started].filter(([urn]) => !done.has(urn));
+    current.replaceChildren(...running.map(([urn, op]) => h('li', { class: 'mono' }, `${op} ${urnName(urn)}`)));
+  }
+  return {
+    node,
+    add(ev) {
+      const pre = ev.resourcePreEvent && ev.resourcePreEvent.metadata;
+      const out = (ev.resOutputsEvent || ev.resOpFailedEvent || {}).metadata;
+      if (pre && pre.urn) started.set(pre.urn, pre.op || '?');
+      if (out && out.urn) {
+        if (!started.has(out.urn)) started.set(out.urn, out.op || '?');
+        done.add(out.urn);
+      }
+      render();
+    },
+  };
+}
+
 export async function render(cfg) {
   const { org, project, stack, updateId } = cfg.params || {};
   document.title = `Update · ${stack || ''} · Procella`;
@@ -94,19 +125,22 @@ export async function render(cfg) {
     return;
   }
   const stackApi = `/api/stacks/${seg(org)}/${seg(project)}/${seg(stack)}`;
+  const updateApi = `${stackApi}/update/${seg(updateId)}`;
   const crumbs = breadcrumbs(org, project, stack, h('span', null, 'update'));
   const title = h('h1', { id: 'page-title' }, 'Update');
   const summary = h('div', { class: 'meta', id: 'update-meta' });
   const tbody = h('tbody', { id: 'event-rows' });
   const status = h('p', { class: 'hint', id: 'events-status', 'aria-live': 'polite' });
+  const progress = progressTracker();
   const table = h('div', { class: 'table-wrap' }, h('table', { class: 'table events' },
     h('thead', null, h('tr', null, h('th', { class: 'num' }, '#'), h('th', null, 'Time'), h('th', null, 'Event'), h('th', null, 'Details'))),
     tbody));
-  replace(main, crumbs, h('div', { class: 'page-header' }, title, summary), section('Events', 'update-events', table, status));
+  replace(main, crumbs, h('div', { class: 'page-header' }, title, summary), progress.node,
+    section('Events', 'update-events', table, status));
   status.replaceChildren(loading('Loading events…'));
 
-  // Best effort: the history entry gives the version, kind and result.
-  api.get(`${stackApi}/updates`, { pageSize: 50, page: 1 }).then((res) => {
+  // The history entry gives the version, kind and result; read again when a watched update ends.
+  const loadSummary = () => api.get(`${stackApi}/updates`, { pageSize: 50, page: 1 }).then((res) => {
     const u = ((res && res.updates) || []).find((x) => (x.updateID || x.updateId || x.id) === updateId);
     if (!u) return;
     title.textContent = `Update #${u.version}`;
@@ -114,30 +148,68 @@ export async function render(cfg) {
       u.requestedBy && u.requestedBy.githubLogin ? h('span', null, `by ${u.requestedBy.githubLogin}`) : null,
       timeEl(u.startTime, ''), u.message ? h('span', { class: 'muted' }, u.message) : null);
   }).catch(() => {});
+  loadSummary();
 
-  let token;
-  let count = 0;
-  const started = Date.now();
+  // Events by sequence: the live stream and the stored history overlap, and each event shows once, in order.
+  const rows = new Map();
+  const add = (ev, via) => {
+    const seq = ev.sequence ?? -1;
+    if (rows.has(seq)) return;
+    const row = eventRow(ev);
+    // When and how it got here (the tests measure the live view's delay from these).
+    row.dataset.arrived = String(Date.now());
+    row.dataset.via = via;
+    if (ev.timestamp != null) row.dataset.timestamp = String(ev.timestamp);
+    const after = [...rows.keys()].filter((k) => k > seq).sort((a, b) => a - b)[0];
+    if (after === undefined) tbody.append(row);
+    else tbody.insertBefore(row, rows.get(after));
+    rows.set(seq, row);
+    progress.add(ev);
+  };
+  const counted = () => `${rows.size} event${rows.size === 1 ? '' : 's'}`;
+
+  let running = false;
   try {
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const res = await api.get(`${stackApi}/update/${seg(updateId)}/events`, { continuationToken: token });
-      const events = (res && res.events) || [];
-      events.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
-      for (const ev of events) tbody.append(eventRow(ev));
-      count += events.length;
-      token = res && res.continuationToken;
-      if (!token) break;
-      if (!events.length) {
-        if (Date.now() - started > POLL_FOR_MS) break;
-        status.textContent = `${count} event${count === 1 ? '' : 's'} so far; the update is still running…`;
-        await new Promise((r) => setTimeout(r, POLL_MS));
+    const st = await api.get(updateApi);
+    running = st && (st.status === 'running' || st.status === 'not started');
+  } catch (e) {
+    status.replaceChildren(errorBox(e.message, 'page-error'));
+    return;
+  }
+
+  // A running update is watched first and read second, so nothing stored in between is missed.
+  let watched = Promise.resolve();
+  if (running) {
+    let opened;
+    const open = new Promise((resolve) => { opened = resolve; });
+    watched = api.stream(`${updateApi}/live`, (name, data) => {
+      if (name === 'open') opened();
+      else if (name === 'events') {
+        try { JSON.parse(data).forEach((ev) => add(ev, 'live')); } catch { /* a torn frame: the history has it */ }
       }
+    }).catch(() => {});
+    await Promise.race([open, watched, new Promise((r) => setTimeout(r, 5000))]);
+  }
+  try {
+    let token;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const res = await api.get(`${updateApi}/events`, { continuationToken: token });
+      const events = (res && res.events) || [];
+      events.forEach((ev) => add(ev, 'history'));
+      token = res && res.continuationToken;
+      if (!token || !events.length) break;
     }
   } catch (e) {
     status.replaceChildren(errorBox(e.message, 'page-error'));
     return;
   }
-  if (!count) status.replaceChildren(h('span', { id: 'no-events' }, 'This update has no events.'));
-  else status.textContent = token ? `${count} events (more may follow; reload to see them).` : `${count} event${count === 1 ? '' : 's'}.`;
+  if (running) {
+    status.replaceChildren(h('span', { id: 'live-status', dataset: { state: 'live' } }, 'Live: following the update as it runs…'));
+    await watched;
+    await loadSummary();
+    status.replaceChildren(h('span', { id: 'live-status', dataset: { state: 'ended' } }, `The update has ended. ${counted()}.`));
+    return;
+  }
+  if (!rows.size) status.replaceChildren(h('span', { id: 'no-events' }, 'This update has no events.'));
+  else status.textContent = `${counted()}.`;
 }
-
