@@ -63,8 +63,12 @@ pub enum Page {
     WelcomeCli,
     Stack(StackPath),
     Update(StackPath, String),
+    /// `/stacks/{org}/{project}/{stack}/resources?urn=`: one resource of the stack's latest state.
+    Resource(StackPath),
     Tokens,
     Settings,
+    /// `/audit?org=`: the org's audit log, for its admins.
+    Audit,
 }
 
 impl Page {
@@ -78,6 +82,8 @@ impl Page {
             Self::Update(..) => "update",
             Self::Tokens => "tokens",
             Self::Settings => "settings",
+            Self::Resource(_) => "resource",
+            Self::Audit => "audit",
         }
     }
 }
@@ -290,6 +296,11 @@ impl Route {
                 let sp = StackPath { org: (*o).into(), project: (*p).into(), stack: (*st).into() };
                 (Route::Page(Page::Stack(sp)), PAGE_METHODS)
             }
+            ["stacks", o, p, st, "resources"] if !o.is_empty() && !p.is_empty() && !st.is_empty() => {
+                let sp = StackPath { org: (*o).into(), project: (*p).into(), stack: (*st).into() };
+                (Route::Page(Page::Resource(sp)), PAGE_METHODS)
+            }
+            ["audit"] => (Route::Page(Page::Audit), PAGE_METHODS),
             ["stacks", o, p, st, "updates", id] if !o.is_empty() && !p.is_empty() && !st.is_empty() && !id.is_empty() => {
                 let sp = StackPath { org: (*o).into(), project: (*p).into(), stack: (*st).into() };
                 (Route::Page(Page::Update(sp, (*id).into())), PAGE_METHODS)

@@ -59,7 +59,11 @@ pub fn page(config: &Config, page: &Page, url: &Url) -> ApiResult<Response> {
         }
         Page::Stack(p) => json!({ "org": p.org, "project": p.project, "stack": p.stack }),
         Page::Update(p, id) => json!({ "org": p.org, "project": p.project, "stack": p.stack, "updateId": id }),
-        Page::Settings => {
+        Page::Resource(p) => {
+            let urn = url.query_pairs().find(|(k, _)| k == "urn").map(|(_, v)| v.into_owned());
+            json!({ "org": p.org, "project": p.project, "stack": p.stack, "urn": urn })
+        }
+        Page::Settings | Page::Audit => {
             let org = url.query_pairs().find(|(k, _)| k == "org").map(|(_, v)| v.into_owned());
             json!({ "org": org })
         }

@@ -10,10 +10,12 @@ import * as stack from './pages/stack.js';
 import * as update from './pages/update.js';
 import * as tokens from './pages/tokens.js';
 import * as settings from './pages/settings.js';
+import * as resource from './pages/resource.js';
+import * as audit from './pages/audit.js';
 import * as error from './pages/error.js';
 
 const PAGES = {
-  'cli-login': cliLogin, welcome, stacks, stack, update, tokens, settings, error,
+  'cli-login': cliLogin, welcome, stacks, stack, update, resource, tokens, settings, audit, error,
 };
 
 function fail(cfg, err) {

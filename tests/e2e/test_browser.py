@@ -275,3 +275,61 @@ def test_a_running_update_is_watched_live_and_resumes_after_a_reload(server, pag
     finally:
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
+
+
+def test_a_child_resource_page_links_its_dependencies_and_masks_secrets(server, page, tmp_path):
+    from conftest import Pulumi
+    p = Pulumi(server, ADMIN_TOKEN, tmp_path, project="treeapp")
+    p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp_path / "provider")
+    (tmp_path / "provider").mkdir()
+    item = "procella-test:index:Item"
+    (p.dir / "Pulumi.yaml").write_text(
+        f"name: treeapp\nruntime: yaml\nresources:\n  holder:\n    type: {item}\n    properties:\n      value: h\n"
+        f"  base:\n    type: {item}\n    properties:\n      value: b\n"
+        f"  leaf:\n    type: {item}\n    properties:\n      value:\n        fn::secret: leaf-s3cret-value\n"
+        "    options:\n      parent: ${holder}\n      dependsOn:\n        - ${base}\n")
+    stack = f"{ORG}/treeapp/dev"
+    p.run("stack", "init", stack)
+    p.run("up", "--yes", "--skip-preview")
+    sign_in_dev(page, f"{server.url}/stacks/{stack}", ADMIN_TOKEN)
+    page.goto(f"{server.url}/stacks/{stack}")
+    tree = page.locator("#resource-tree")
+    # The child sits under its parent in the tree, and the search keeps its place there.
+    expect(tree.locator("details:has(> summary [data-urn$='::holder']) [data-urn$='::leaf']")).to_have_count(1)
+    page.fill("#resource-search", "leaf")
+    expect(page.locator("[data-testid=resource-row]:visible")).to_have_count(3)  # the stack, holder, leaf
+    page.fill("#resource-search", "")
+
+    page.click("[data-urn$='::leaf'] a")
+    expect(page.locator("#resource-type")).to_have_text(item)
+    expect(page.locator("[data-testid=resource-parent]")).to_have_text("holder")
+    expect(page.locator("[data-testid=dependency]")).to_have_text(["base"])
+    expect(page.locator("[data-testid=inputs-row][data-key=value]")).to_contain_text("[secret]")
+    expect(page.locator("#resource-last-update")).to_contain_text("update #1")
+    expect(page.locator("body")).not_to_contain_text("leaf-s3cret-value")
+    page.click("[data-testid=dependency]")
+    expect(page.locator("#resource-urn")).to_contain_text("::base")
+    expect(page.locator("#resource-id")).not_to_have_text("—")
+
+
+def test_the_audit_page_lists_filters_and_exports_the_log(server, page, unique):
+    project = unique("aup")
+    assert server.request("POST", f"/api/stacks/{ORG}/{project}", ADMIN_TOKEN, {"stackName": "dev"}).status == 200
+    assert server.request("DELETE", f"/api/stacks/{ORG}/{project}/dev", VIEWER_TOKEN).status == 403
+    sign_in_dev(page, f"{server.url}/audit?org={ORG}", ADMIN_TOKEN)
+    page.goto(f"{server.url}/audit?org={ORG}")
+    expect(page.locator("[data-testid=audit-row]").first).to_be_visible()
+    page.fill("#audit-actor", "vic")
+    page.click("#audit-apply")
+    expect(page.locator("[data-testid=audit-row][data-actor=vic]").first).to_be_visible()
+    expect(page.locator("[data-testid=audit-row]:not([data-actor=vic])")).to_have_count(0)
+    with page.expect_download() as d:
+        page.click("#audit-csv")
+    text = open(d.value.path()).read()
+    assert text.startswith("time,actor,event,target,status,sourceIP") and f"{ORG}/{project}/dev" in text
+
+    # A member is refused by the API, and the page says so.
+    page.click("#sign-out")
+    sign_in_dev(page, f"{server.url}/audit?org={ORG}", "tok-member")
+    page.goto(f"{server.url}/audit?org={ORG}")
+    expect(page.locator("#page-error")).to_contain_text("admin")

@@ -1,7 +1,7 @@
 // The page configuration the worker embeds in the HTML shell as
 // <script type="application/json" id="procella-config">.
 
-const PAGES = new Set(['cli-login', 'welcome', 'stacks', 'stack', 'update', 'tokens', 'settings', 'error']);
+const PAGES = new Set(['cli-login', 'welcome', 'stacks', 'stack', 'update', 'tokens', 'settings', 'error', 'resource', 'audit']);
 
 export function readConfig(doc = document) {
   const el = doc.getElementById('procella-config');

@@ -22,7 +22,7 @@ export function changeChips(changes) {
   return h('span', { class: 'chips' }, list.map(([op, n]) => h('span', { class: `chip chip-${op}`, dataset: { op } }, `${op} ${n}`)));
 }
 
-function valueCell(v) {
+export function valueCell(v) {
   if (isSecret(v)) return h('span', { class: 'secret', 'data-testid': 'secret' }, SECRET_TEXT);
   const r = redact(v);
   if (typeof r === 'string') return h('span', { class: 'value' }, r);
@@ -48,16 +48,42 @@ function outputsSection(resources) {
       : h('p', { class: 'muted' }, 'No outputs.'));
 }
 
-function resourcesSection(resources) {
-  return section(`Resources (${resources.length})`, 'stack-resources',
-    resources.length
-      ? h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
-        h('thead', null, h('tr', null, h('th', null, 'Type'), h('th', null, 'Name'), h('th', null, 'URN'))),
-        h('tbody', null, resources.map((r) => h('tr', { 'data-testid': 'resource-row', dataset: { urn: r.urn } },
-          h('td', { class: 'mono' }, r.type || ''),
-          h('td', null, urnName(r.urn)),
-          h('td', { class: 'mono urn' }, r.urn || ''))))))
-      : h('p', { class: 'muted', id: 'no-resources' }, 'This stack has no resources.'));
+/** The resources as the component tree (children under their parents, each subtree collapsible), searchable
+ * by name and type; every resource links to its page. */
+function resourcesSection(org, project, stack, resources) {
+  if (!resources.length) {
+    return section('Resources (0)', 'stack-resources', h('p', { class: 'muted', id: 'no-resources' }, 'This stack has no resources.'));
+  }
+  const known = new Set(resources.map((r) => r.urn));
+  const children = new Map();
+  for (const r of resources) {
+    const parent = r.parent && known.has(r.parent) ? r.parent : '';
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(r);
+  }
+  const href = (urn) => `${stackPath(org, project, stack)}/resources?urn=${encodeURIComponent(urn)}`;
+  const node = (r) => {
+    const line = h('div', { class: 'tree-line', 'data-testid': 'resource-row', dataset: { urn: r.urn, search: `${urnName(r.urn)} ${r.type || ''}`.toLowerCase() } },
+      h('a', { href: href(r.urn), 'data-testid': 'resource-link' }, urnName(r.urn)), ' ', h('span', { class: 'mono muted' }, r.type || ''));
+    const kids = children.get(r.urn) || [];
+    if (!kids.length) return h('li', null, line);
+    return h('li', null, h('details', { open: true }, h('summary', null, line), h('ul', { class: 'tree' }, kids.map(node))));
+  };
+  const tree = h('ul', { class: 'tree', id: 'resource-tree' }, (children.get('') || []).map(node));
+  const search = h('input', { id: 'resource-search', type: 'search', placeholder: 'Search by name or type', 'aria-label': 'Search resources' });
+  search.addEventListener('input', () => {
+    const q = search.value.trim().toLowerCase();
+    // A resource shows when it or anything under it matches, so a match keeps its place in the tree.
+    const visit = (li) => {
+      const line = li.querySelector('.tree-line');
+      const sub = [...li.querySelectorAll(':scope > details > ul > li')].map(visit).some(Boolean);
+      const shown = !q || line.dataset.search.includes(q) || sub;
+      li.hidden = !shown;
+      return shown;
+    };
+    [...tree.children].forEach(visit);
+  });
+  return section(`Resources (${resources.length})`, 'stack-resources', search, tree);
 }
 
 function historySection(org, project, stack, updates) {
@@ -122,6 +148,6 @@ export async function render(cfg) {
     h('div', { class: 'grid-2' },
       tagsSection(s),
       resources ? outputsSection(resources) : section('Outputs', 'stack-outputs', errorBox(exp.reason.message))),
-    resources ? resourcesSection(resources) : section('Resources', 'stack-resources', errorBox(exp.reason.message)),
+    resources ? resourcesSection(org, project, stack, resources) : section('Resources', 'stack-resources', errorBox(exp.reason.message)),
     updates ? historySection(org, project, stack, updates) : section('Update history', 'stack-history', errorBox(hist.reason.message)));
 }

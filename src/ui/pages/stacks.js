@@ -64,5 +64,11 @@ export async function render(cfg) {
           h('td', { 'data-testid': 'stack-last-update' }, timeEl(s.lastUpdate)),
           h('td', { class: 'num', 'data-testid': 'stack-resource-count' }, s.resourceCount == null ? '—' : String(s.resourceCount))))))));
   }
-  replace(main, pageHeader('Stacks', h('span', { class: 'muted' }, `${stacks.length} stack${stacks.length === 1 ? '' : 's'}`)), content);
+  const search = h('input', { id: 'stack-search', type: 'search', placeholder: 'Search stacks by project or name', 'aria-label': 'Search stacks' });
+  search.addEventListener('input', () => {
+    const q = search.value.trim().toLowerCase();
+    for (const row of main.querySelectorAll('[data-testid=stack-row]')) row.hidden = !!q && !row.dataset.stack.toLowerCase().includes(q);
+  });
+  replace(main, pageHeader('Stacks', h('span', { class: 'muted' }, `${stacks.length} stack${stacks.length === 1 ? '' : 's'}`)),
+    stacks.length ? search : null, content);
 }
