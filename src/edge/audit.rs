@@ -116,6 +116,26 @@ pub async fn list(db: &D1Database, caller: &Caller, org: &str, url: &worker::Url
     json(&body)
 }
 
+/// Records an update ended by its lease running out (the lease object's alarm: no request, so no caller). The
+/// names come from the stack's row, in the same statement.
+pub async fn expired(env: &Env, stack_id: i64, update_id: &str, now_ms: i64) {
+    let result = async {
+        env.d1("DB")?
+            .prepare(
+                "INSERT INTO audit_log (time, org, actor, action, target, status)
+                 SELECT ?1, org, NULL, 'update.expired', org || '/' || project || '/' || name || '/update/' || ?2, 200
+                 FROM stacks WHERE id = ?3",
+            )
+            .bind(&[int(now_ms), JsValue::from_str(update_id), int(stack_id)])?
+            .run()
+            .await?;
+        Ok::<(), worker::Error>(())
+    };
+    if let Err(e) = result.await {
+        worker::console_error!("audit log: the expiry of {update_id} not written: {e}");
+    }
+}
+
 /// Removes entries older than `days` before `now_ms`; how many went.
 pub async fn purge(db: &D1Database, days: i64, now_ms: i64) -> worker::Result<i64> {
     let cutoff = now_ms - days * 86_400_000;

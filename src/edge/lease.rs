@@ -340,10 +340,17 @@ impl DurableObject for StackLease {
 
     async fn alarm(&self) -> Result<Response> {
         let s = self.stores();
+        // Which update is about to be ended for its expired lease, for the audit log.
+        let expiring = self.engine.status_record(&s).await.ok().and_then(|st| {
+            Some((st.stack_id?, st.expired(now())?.update_id.clone()))
+        });
         #[cfg(feature = "faults")]
         let s = self.faulty(&s, Step::Alarm);
         let outcome = self.engine.alarm(&s, now()).await;
         self.end_watches().await;
+        if let (Ok(crate::engine::AlarmOutcome::Expired), Some((stack_id, update_id))) = (&outcome, expiring) {
+            super::audit::expired(&self.env, stack_id, &update_id, now()).await;
+        }
         match outcome {
             Ok(outcome) => Response::ok(format!("{outcome:?}")),
             // An error tells the runtime the alarm did not run, and it retries it.

@@ -3,7 +3,7 @@
 //! A request flows one way: route → authenticate (`Caller`) → authorize (org membership, role for the method)
 //! → handler → storage. Every failure on the way is an `ApiError`, turned into a response in one place.
 
-mod audit;
+pub(crate) mod audit;
 mod backends;
 mod checkpoints;
 mod console;

@@ -110,6 +110,14 @@ impl Engine {
         }
     }
 
+    /// The stored lease record as it is (expired leases included), read without the lock.
+    ///
+    /// # Errors
+    /// 5xx from storage.
+    pub async fn status_record(&self, s: &impl LeaseStore) -> Result<LeaseState, ApiError> {
+        self.peek(s).await
+    }
+
     /// The live lease of the stack, if any.
     ///
     /// # Errors

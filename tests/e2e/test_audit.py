@@ -110,3 +110,30 @@ def test_the_daily_purge_removes_only_entries_past_retention(server_factory):
     wait_until(lambda: "entries older than 30 days removed" in s.log_text(), 20, "the purge to run")
     actors = {row["actor"] for row in s.sql("SELECT actor FROM audit_log")}
     assert "recent" in actors and "old" not in actors
+
+
+def test_an_update_ended_by_its_lease_running_out_is_recorded(server_factory, tmp_path, unique):
+    import os
+    import signal
+
+    from conftest import Pulumi
+    s = server_factory({**DEFAULT_VARS, "PROCELLA_LEASE_SECONDS": "5"})
+    since = int(time.time()) - 1
+    project = unique("exp")
+    p = Pulumi(s, ADMIN_TOKEN, tmp_path, project=project)
+    p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp_path / "provider")
+    (tmp_path / "provider").mkdir()
+    (p.dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\nresources:\n  slow:\n    type: {ITEM}\n"
+                                       "    properties:\n      value: s\n      sleepSeconds: 120\n")
+    p.run("stack", "init", f"{ORG}/{project}/dev")
+    cli = p.start("up", "--yes", "--skip-preview")
+    try:
+        api = f"/api/stacks/{ORG}/{project}/dev"
+        wait_until(lambda: s.request("GET", api, ADMIN_TOKEN).json()["activeUpdate"], 60, "the update to start")
+        os.killpg(cli.pid, signal.SIGKILL)
+        cli.wait(timeout=30)
+        log = about(s, project, since, 4)  # stack.create, update.create, update.start, update.expired
+        assert ("update.expired", "") in [(e["event"], e["user"]["githubLogin"]) for e in log]
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)

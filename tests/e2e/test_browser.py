@@ -277,7 +277,7 @@ def test_a_running_update_is_watched_live_and_resumes_after_a_reload(server, pag
             os.killpg(cli.pid, signal.SIGKILL)
 
 
-def test_a_child_resource_page_links_its_dependencies_and_masks_secrets(server, page, tmp_path):
+def test_a_component_child_page_links_its_dependencies_and_masks_secrets(server, page, tmp_path):
     from conftest import Pulumi
     p = Pulumi(server, ADMIN_TOKEN, tmp_path, project="treeapp")
     p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp_path / "provider")
@@ -291,6 +291,19 @@ def test_a_child_resource_page_links_its_dependencies_and_masks_secrets(server, 
     stack = f"{ORG}/treeapp/dev"
     p.run("stack", "init", stack)
     p.run("up", "--yes", "--skip-preview")
+    # YAML programs cannot declare components, so the state gets one by import: `holder` becomes a component
+    # (custom: false) with `leaf` as its child, as a component provider would have left them.
+    exported = json.loads(p.run("stack", "export").stdout)
+    for r in exported["deployment"]["resources"]:
+        if r["urn"].endswith("::holder"):
+            r.update({"custom": False, "type": "treeapp:index:Holder"})
+            for k in ("id", "provider", "inputs", "outputs"):
+                r.pop(k, None)
+        r["urn"] = r["urn"].replace(f"{item}$", "treeapp:index:Holder$").replace(f"{item}::holder", "treeapp:index:Holder::holder")
+        if r.get("parent"):
+            r["parent"] = r["parent"].replace(f"{item}::holder", "treeapp:index:Holder::holder")
+    (tmp_path / "state.json").write_text(json.dumps(exported))
+    p.run("stack", "import", "--file", str(tmp_path / "state.json"))
     sign_in_dev(page, f"{server.url}/stacks/{stack}", ADMIN_TOKEN)
     page.goto(f"{server.url}/stacks/{stack}")
     tree = page.locator("#resource-tree")
@@ -303,13 +316,19 @@ def test_a_child_resource_page_links_its_dependencies_and_masks_secrets(server, 
     page.click("[data-urn$='::leaf'] a")
     expect(page.locator("#resource-type")).to_have_text(item)
     expect(page.locator("[data-testid=resource-parent]")).to_have_text("holder")
+    expect(page.locator("#resource-urn")).to_contain_text("treeapp:index:Holder$procella-test:index:Item::leaf")
     expect(page.locator("[data-testid=dependency]")).to_have_text(["base"])
     expect(page.locator("[data-testid=inputs-row][data-key=value]")).to_contain_text("[secret]")
-    expect(page.locator("#resource-last-update")).to_contain_text("update #1")
+    expect(page.locator("#resource-last-update")).to_contain_text("update #")
     expect(page.locator("body")).not_to_contain_text("leaf-s3cret-value")
     page.click("[data-testid=dependency]")
     expect(page.locator("#resource-urn")).to_contain_text("::base")
     expect(page.locator("#resource-id")).not_to_have_text("—")
+    page.goto(f"{server.url}/stacks/{stack}/resources?urn=" + urllib.parse.quote(
+        f"urn:pulumi:dev::treeapp::treeapp:index:Holder::holder"))
+    expect(page.locator("#page-title")).to_have_text("holder")
+    expect(page.locator(".page-header .meta")).to_have_text("component")
+    expect(page.locator("[data-testid=child]")).to_have_text(["leaf"])
 
 
 def test_the_audit_page_lists_filters_and_exports_the_log(server, page, unique):

@@ -6,6 +6,7 @@ const NAV = [
   ['stacks', 'Stacks', '/'],
   ['tokens', 'Tokens', '/tokens'],
   ['settings', 'Settings', '/settings'],
+  ['audit', 'Audit log', '/audit'],
 ];
 
 /**

@@ -22,7 +22,7 @@ function download(name, type, text) {
 
 export async function render(cfg) {
   document.title = 'Audit log · Procella';
-  const { main, setUser } = mountLayout(cfg, { active: 'settings' });
+  const { main, setUser } = mountLayout(cfg, { active: 'audit' });
   const { user, api } = await requireUser(cfg, main);
   setUser(user);
   const org = (cfg.params && cfg.params.org) || (((user && user.organizations) || [])[0] || {}).githubLogin;
