@@ -148,7 +148,7 @@ async fn bind_orgs(
                 let mut second = orgs::bind(std::mem::take(&mut caller.orgs), &known, trusted, slug_key);
                 let unbound: Vec<String> =
                     second.new.drain(..).chain(second.taken_over.drain(..)).map(|b| b.tenant).collect();
-                second.orgs.retain(|o| o.tenant.as_ref().map_or(true, |t| !unbound.contains(t)));
+                second.orgs.retain(|o| o.tenant.as_ref().is_none_or(|t| !unbound.contains(t)));
                 second
             }
         }

@@ -224,7 +224,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
                 return Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`"));
             };
             let ip = req.headers().get("cf-connecting-ip")?;
-            let result = updates::execute(env, &db, &config, p, id, *op, token, req).await;
+            let result = updates::execute(env, &db, config, p, id, *op, token, req).await;
             // Never a 429 for a valid lease; a refused one costs its IP an attempt, so a flood of guessed lease
             // tokens ends in 429s like any other failed authentication.
             match &result {
@@ -255,7 +255,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
         let ip = req.headers().get("cf-connecting-ip")?;
         limits::count_auth_attempt(env, &config.limits, ip.as_deref(), t).await?;
     }
-    let caller = match authenticate(&config, &db, req).await {
+    let caller = match authenticate(config, &db, req).await {
         Ok(c) => c,
         Err(e) => {
             if e.status == 401 || e.status == 403 {

@@ -25,7 +25,7 @@ pub async fn list_stacks(caller: &Caller, db: &D1Database, url: &Url) -> ApiResu
         .orgs
         .iter()
         .map(|o| o.org.as_str())
-        .filter(|o| q.organization.as_deref().map_or(true, |want| want == *o))
+        .filter(|o| q.organization.as_deref().is_none_or(|want| want == *o))
         .collect();
     let mut rows = if orgs.is_empty() { Vec::new() } else { db::list_stacks(db, &orgs, &q).await? };
     let more = rows.len() > q.page_size as usize;
