@@ -191,6 +191,11 @@ pub fn prepare_events(body: &[u8]) -> Result<PreparedEvents, crate::error::ApiEr
     Ok(PreparedEvents { pieces, resource_changes })
 }
 
+/// The state of a stack nothing was ever stored for: what `export` answers before the first update, and the
+/// checkpoint of a first update that stored nothing.
+pub const EMPTY_DEPLOYMENT: &str =
+    r#"{"version":3,"deployment":{"manifest":{"time":"0001-01-01T00:00:00Z","magic":"","version":""}}}"#;
+
 /// The outcome of an update as history shows it.
 pub fn result_of(status: &str) -> &'static str {
     match status {

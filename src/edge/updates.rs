@@ -326,8 +326,7 @@ pub async fn export(env: &Env, db: &D1Database, p: &StackPath, version: Option<i
         if let Some(v) = version {
             return Err(ApiError::not_found(format!("version {v} of stack '{}' not found", p.stack)));
         }
-        return json(&json!({ "version": 3, "deployment": { "manifest": { "time": "0001-01-01T00:00:00Z",
-            "magic": "", "version": "" } } }));
+        return Ok(Response::from_bytes(crate::api::updates::EMPTY_DEPLOYMENT.as_bytes().to_vec())?.with_headers(headers));
     };
     let text = checkpoints::get(&checkpoints::bucket(env)?, &cp.r2_key)
         .await?

@@ -91,7 +91,7 @@ impl Engine {
         }
         let key = checkpoint_key(stack_id, lease.version);
         if lease.journal {
-            let Some(replayed) = self.replay_journal(s, lease, now).await? else { return carried(s, lease).await };
+            let Some(replayed) = self.replay_journal(s, lease, now).await? else { return carried(s, stack_id, lease).await };
             let replayed = match replayed {
                 Ok(r) => r,
                 Err(e) => {
@@ -109,7 +109,7 @@ impl Engine {
             s.put_object(&key, replayed.text.into_bytes()).await?;
             return Ok(Materialized::Stored(cp));
         }
-        let Some(mark) = &lease.checkpoint else { return carried(s, lease).await };
+        let Some(mark) = &lease.checkpoint else { return carried(s, stack_id, lease).await };
         let kept = self.memory.borrow().text.as_ref().filter(|t| t.update_id == lease.update_id).map(|t| t.bytes.clone());
         let text = match kept {
             Some(t) => Some(t),
@@ -217,12 +217,23 @@ impl Engine {
 
 /// The state of an update that stored none of its own (no journal entries, no checkpoint: a `pulumi up` with
 /// nothing to do, or one that failed first): its base. Its version points at the base's object, so every version
-/// in history has a checkpoint, and nothing is copied.
+/// in history has a checkpoint, and nothing is copied. A stack with no base gets the empty deployment, written.
 ///
 /// # Errors
-/// 5xx from storage (reading a base stored before bases carried their hash).
-async fn carried(s: &impl ObjectStore, lease: &Lease) -> Result<Materialized, ApiError> {
-    let Some(base) = &lease.base else { return Ok(Materialized::Nothing) };
+/// 5xx from storage (reading a base stored before bases carried their hash, writing the empty one).
+async fn carried(s: &impl ObjectStore, stack_id: i64, lease: &Lease) -> Result<Materialized, ApiError> {
+    let Some(base) = &lease.base else {
+        let text = crate::api::updates::EMPTY_DEPLOYMENT.as_bytes().to_vec();
+        let cp = Checkpoint {
+            version: lease.version,
+            key: checkpoint_key(stack_id, lease.version),
+            sha256: sha256_hex(&text),
+            size: text.len() as u64,
+            resources: Some(0),
+        };
+        s.put_object(&cp.key, text).await?;
+        return Ok(Materialized::Stored(cp));
+    };
     let (sha256, size, resources) = if base.sha256.is_empty() {
         let Some(text) = s.get_object(&base.key).await? else { return Ok(Materialized::Nothing) };
         let count = std::str::from_utf8(&text).ok().and_then(|t| resource_count(t).ok());

@@ -462,3 +462,12 @@ fn an_update_that_stores_nothing_leaves_its_version_at_the_base() {
         assert_eq!(names(&f.latest(STACK).unwrap()), ["a"]);
     }
 }
+
+#[test]
+fn a_first_update_that_stores_nothing_leaves_the_empty_deployment_at_its_version() {
+    let (e, f) = running(true);
+    block_on(e.complete(&f, "u1", "tok-u1", "succeeded", T0 + 1)).unwrap();
+    let cp = f.checkpoints.borrow()[&(STACK, 1)].clone();
+    assert_eq!(cp.resources, Some(0));
+    assert_eq!(f.object(&cp.key).as_deref(), Some(crate::api::updates::EMPTY_DEPLOYMENT));
+}
