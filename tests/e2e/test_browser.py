@@ -4,6 +4,7 @@ dashboard's pages over stacks and updates made by the real CLI, and the refusals
 import json
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -256,8 +257,13 @@ def test_a_running_update_is_watched_live_and_resumes_after_a_reload(server, pag
         assert page.locator("[data-testid=event-row]").count() >= seen, "a reload resumes with what was shown"
 
         # Only callers who may read the stack can subscribe; a viewer can watch.
-        assert server.request("GET", f"/api/stacks/{stack}/update/{update}/live", EVE_TOKEN).status == 404
-        assert server.request("GET", f"/api/stacks/{stack}/update/{update}/live").status == 401
+        live = f"/api/stacks/{stack}/update/{update}/live"
+        assert server.request("GET", live, EVE_TOKEN).status == 404
+        assert server.request("GET", live).status == 401
+        watch = urllib.request.Request(server.url + live, headers={"Authorization": f"token {VIEWER_TOKEN}"})
+        with urllib.request.urlopen(watch, timeout=10) as r:
+            assert r.status == 200 and r.headers["content-type"].startswith("text/event-stream")
+            assert r.read(12) == b": watching\n\n"
 
         assert cli.wait(timeout=120) == 0
         expect(page.locator("#live-status[data-state=ended]")).to_be_visible(timeout=15000)
