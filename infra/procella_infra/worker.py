@@ -87,6 +87,8 @@ def worker_script(
         compatibility_date=contract.COMPATIBILITY_DATE,
         bindings=bindings(database.id, bucket.name, descope_project_id, settings),
         migrations=migrations(),
+        # Workers Logs, as wrangler.toml's [observability]: the worker logs one JSON line per request.
+        observability={"enabled": True},
     )
 
 

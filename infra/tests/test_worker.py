@@ -130,6 +130,10 @@ def test_configured_names_are_used_for_script_database_and_bucket(config):
     assert d.outputs["workerUrl"] == "https://procella-prod.acme.workers.dev"
 
 
+def test_workers_logs_keep_the_request_lines(script):
+    assert script.inputs["observability"] == {"enabled": True}
+
+
 def test_the_audit_log_purge_runs_on_the_deployed_schedule(deployed):
     cron = deployed.one("cloudflare:index/workersCronTrigger:WorkersCronTrigger").inputs
     assert cron["scriptName"] == "procella-edge"

@@ -65,6 +65,10 @@ def test_the_rate_limit_bindings_match():
                         for rl in contract.RATE_LIMITS}
 
 
+def test_workers_logs_are_on_in_both():
+    assert WRANGLER["observability"] == {"enabled": True}
+
+
 def test_the_cron_schedules_match():
     assert tuple(WRANGLER["triggers"]["crons"]) == contract.CRON_SCHEDULES
 
@@ -72,7 +76,7 @@ def test_the_cron_schedules_match():
 def test_wrangler_declares_nothing_that_infra_does_not_deploy():
     # A new kind of binding or setting (KV, queues, cron triggers, routes, ...) must be added to infra too.
     handled = {"name", "main", "compatibility_date", "build", "vars", "d1_databases", "r2_buckets", "durable_objects",
-               "migrations", "assets", "ratelimits", "triggers",
+               "migrations", "assets", "ratelimits", "triggers", "observability",
                # Only how a plain `wrangler deploy` treats the vars infra set: it keeps them.
                "keep_vars"}
     assert set(WRANGLER) <= handled, f"wrangler.toml declares {set(WRANGLER) - handled}, which infra does not deploy"
