@@ -14,7 +14,7 @@ use worker::{durable_object, DurableObject, Env, Headers, Method, Request, Reque
 
 #[cfg(feature = "faults")]
 use crate::engine::faults::{FaultPlan, Faults, Faulty, Step};
-use futures_channel::mpsc::{unbounded, UnboundedSender};
+use futures_channel::mpsc::{channel, Sender};
 use futures_util::StreamExt;
 use std::cell::RefCell;
 
@@ -26,8 +26,12 @@ use std::cell::RefCell;
 /// while someone watches (it cannot hibernate with a stream open); a watch lasts at most as long as its update.
 struct Watcher {
     update_id: String,
-    tx: UnboundedSender<Vec<u8>>,
+    tx: Sender<Vec<u8>>,
 }
+
+/// Frames a watcher may have waiting (a batch each). A browser that falls this far behind is dropped rather than
+/// buffered without bound in the object's 128 MB; its page reads the stored events and watches again.
+const WATCH_QUEUE: usize = 64;
 
 const END_FRAME: &[u8] = b"event: end\ndata: {}\n\n";
 
@@ -215,9 +219,9 @@ impl StackLease {
     /// Opens a stream of the update's events; it ends when the update does (at once if it is not running).
     async fn watch(&self, req: &Request) -> Result<Response> {
         let update_id = req.headers().get("x-update-id")?.unwrap_or_default();
-        let (tx, rx) = unbounded::<Vec<u8>>();
+        let (mut tx, rx) = channel::<Vec<u8>>(WATCH_QUEUE);
         // A comment first, so the browser knows the stream is open before any event comes.
-        let _ = tx.unbounded_send(b": watching\n\n".to_vec());
+        let _ = tx.try_send(b": watching\n\n".to_vec());
         self.watchers.borrow_mut().push(Watcher { update_id, tx });
         self.end_watches().await;
         let headers = Headers::new();
@@ -231,8 +235,8 @@ impl StackLease {
         let update_id = req.headers().get("x-update-id")?.unwrap_or_default();
         let body = req.text().await?;
         let frames: Vec<u8> = body.lines().flat_map(|piece| format!("event: events\ndata: {piece}\n\n").into_bytes()).collect();
-        // A watcher whose browser has gone fails to take it, and is dropped.
-        self.watchers.borrow_mut().retain(|w| w.update_id != update_id || w.tx.unbounded_send(frames.clone()).is_ok());
+        // A watcher whose browser has gone, or fallen too far behind, fails to take it, and is dropped.
+        self.watchers.borrow_mut().retain_mut(|w| w.update_id != update_id || w.tx.try_send(frames.clone()).is_ok());
         Response::empty()
     }
 
@@ -245,11 +249,11 @@ impl StackLease {
             Ok(lease) => lease.map(|l| l.update_id),
             Err(_) => return,
         };
-        self.watchers.borrow_mut().retain(|w| {
+        self.watchers.borrow_mut().retain_mut(|w| {
             if live.as_deref() == Some(w.update_id.as_str()) {
                 return true;
             }
-            let _ = w.tx.unbounded_send(END_FRAME.to_vec());
+            let _ = w.tx.try_send(END_FRAME.to_vec());
             false
         });
     }

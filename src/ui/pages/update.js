@@ -178,19 +178,20 @@ export async function render(cfg) {
   }
 
   // A running update is watched first and read second, so nothing stored in between is missed.
-  let watched = Promise.resolve();
-  if (running) {
+  const watch = async () => {
     let opened;
     const open = new Promise((resolve) => { opened = resolve; });
-    watched = api.stream(`${updateApi}/live`, (name, data) => {
+    const watched = api.stream(`${updateApi}/live`, (name, data) => {
       if (name === 'open') opened();
       else if (name === 'events') {
         try { JSON.parse(data).forEach((ev) => add(ev, 'live')); } catch { /* a torn frame: the history has it */ }
       }
     }).catch(() => {});
     await Promise.race([open, watched, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  try {
+    // Wrapped: an async function returning the promise itself would wait for the whole stream.
+    return { watched };
+  };
+  const readStored = async () => {
     let token;
     for (let page = 0; page < MAX_PAGES; page++) {
       const res = await api.get(`${updateApi}/events`, { continuationToken: token });
@@ -199,13 +200,26 @@ export async function render(cfg) {
       token = res && res.continuationToken;
       if (!token || !events.length) break;
     }
+  };
+  try {
+    let watched = running ? (await watch()).watched : null;
+    await readStored();
+    // A stream can end before the update does (the network, or a page too far behind): then read and watch again.
+    for (let tries = 0; watched && tries < 100; tries++) {
+      status.replaceChildren(h('span', { id: 'live-status', dataset: { state: 'live' } }, 'Live: following the update as it runs…'));
+      await watched;
+      const st = await api.get(updateApi);
+      if (!(st && (st.status === 'running' || st.status === 'not started'))) break;
+      await new Promise((r) => setTimeout(r, 1000));
+      watched = (await watch()).watched;
+      await readStored();
+    }
   } catch (e) {
     status.replaceChildren(errorBox(e.message, 'page-error'));
     return;
   }
   if (running) {
-    status.replaceChildren(h('span', { id: 'live-status', dataset: { state: 'live' } }, 'Live: following the update as it runs…'));
-    await watched;
+    await readStored();
     await loadSummary();
     status.replaceChildren(h('span', { id: 'live-status', dataset: { state: 'ended' } }, `The update has ended. ${counted()}.`));
     return;
