@@ -304,6 +304,51 @@ def fuzzing(tmp, n, seed_value):
 
 # ---- 2 and 3. pulumi up ----------------------------------------------------------------------------------------
 
+def live(server, tmp, steps=20):
+    """The live view's delay: a `pulumi up` of `steps` one-second resources in a row, watched in headless Chromium;
+    for each event that reached the page through the stream, its arrival less the CLI's timestamp for it."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch
+    from twins import wait_until
+    item = "procella-test:index:Item"
+    p = new_stack_dir(tmp / "live", server, "live")
+    body = "".join(f"  r{i}:\n    type: {item}\n    properties:\n      value: v{i}\n      sleepSeconds: 1\n"
+                   + (f"    options:\n      dependsOn:\n        - ${{r{i - 1}}}\n" if i else "") for i in range(steps))
+    (p.dir / "Pulumi.yaml").write_text(f"name: live\nruntime: yaml\nresources:\n{body}")
+    stack = f"{ORG}/live/dev"
+    p.run("stack", "init", stack)
+    cli = p.start("up", "--yes", "--skip-preview")
+    active = []
+    wait_until(lambda: active.append(server.request("GET", f"/api/stacks/{stack}", ADMIN_TOKEN).json()["activeUpdate"])
+               or active[-1], 60, "the update to start")
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.fill("#dev-token", ADMIN_TOKEN)
+        page.click("#sign-in")
+        page.goto(f"{server.url}/stacks/{stack}/updates/{active[-1]}")
+        page.wait_for_selector("#live-status[data-state=live]")
+        cli.wait(timeout=300)
+        page.wait_for_selector("#live-status[data-state=ended]", timeout=60000)
+        delays = page.evaluate("""() => [...document.querySelectorAll('[data-testid=event-row][data-via=live]')]
+            .filter(r => r.dataset.timestamp).map(r => Number(r.dataset.arrived) - 1000 * Number(r.dataset.timestamp))""")
+        shown = page.locator("[data-testid=event-row]").count()
+        browser.close()
+    row(f"live view: CLI event to the page, ms p50/p90 ({len(delays)} of {shown} events arrived live; "
+        "event timestamps are whole seconds)", f"{pct(delays, 50):.0f} / {pct(delays, 90):.0f}",
+        f"{steps} one-second steps", "", "within a second", pct(delays, 50) < 1000)
+
+
+def new_stack_dir(tmp, server, project):
+    from conftest import Pulumi
+    p = Pulumi(server, ADMIN_TOKEN, tmp, project=project)
+    p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(tmp / "provider")
+    (tmp / "provider").mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def program(dirpath, project, n):
     res = "".join(
         f"  item{i}:\n    type: procella-test:index:Item\n    properties:\n      value: v{i}\n" for i in range(n))
@@ -599,7 +644,8 @@ def table():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sections", nargs="*",
-                    default=["overhead", "descope", "limits", "load", "fuzz", "up", "journal", "large", "size", "native"])
+                    default=["overhead", "descope", "limits", "load", "fuzz", "live", "up", "journal", "large", "size",
+                             "native"])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--repeats", type=int, help="runs per size and mode in `journal` (default 3, and 1 from 1000)")
     ap.add_argument("--requests", type=int, default=300)
@@ -613,7 +659,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="procella-bench-"))
     servers = []
     try:
-        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large", "load"))
+        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large", "load", "live"))
         if need_server:
             print("starting wrangler dev (optimized build) ...", flush=True)
             main_server = start_server(DEFAULT_VARS, tmp / "main")
@@ -635,6 +681,9 @@ def main():
             print("== fuzz", flush=True)
             fuzzing(tmp, args.fuzz_requests, args.fuzz_seed if args.fuzz_seed is not None
                     else __import__("fuzz").random_seed())
+        if "live" in args.sections:
+            print("== live view", flush=True)
+            live(main_server, tmp)
         if "limits" in args.sections:
             print("== rate limits", flush=True)
             limits(tmp)
