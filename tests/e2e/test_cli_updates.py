@@ -108,7 +108,7 @@ def test_up_update_replace_delete_refresh_destroy(cli, unique):
     assert rm.returncode != 0 and "still has resources; removal rejected" in summary(rm), summary(rm)
 
     # The CLI journaled every update (the server offers it by default) and uploaded no checkpoint.
-    log = p.server.log_text()
+    log = p.server.log_since(0)
     assert "journalentries -> 200" in log and "/checkpoint" not in log
 
     destroyed = p.run("destroy", "--yes", "--skip-preview")
