@@ -224,10 +224,7 @@ impl StackLease {
         let _ = tx.try_send(b": watching\n\n".to_vec());
         self.watchers.borrow_mut().push(Watcher { update_id, tx });
         self.end_watches().await;
-        let headers = Headers::new();
-        headers.set("content-type", "text/event-stream")?;
-        headers.set("cache-control", "no-store")?;
-        Ok(Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>))?.with_headers(headers))
+        Ok(Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>))?.with_headers(event_stream_headers()?))
     }
 
     /// Sends a batch of events (JSON arrays, one per line, as stored in D1) to the update's watchers.
@@ -259,6 +256,13 @@ impl StackLease {
     }
 }
 
+fn event_stream_headers() -> Result<Headers> {
+    let headers = Headers::new();
+    headers.set("content-type", "text/event-stream")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(headers)
+}
+
 /// Forwards a watch of `update_id` to the stack's lease object; the stream comes back as it is.
 ///
 /// # Errors
@@ -270,10 +274,7 @@ pub async fn watch(env: &Env, stack_id: i64, update_id: &str) -> std::result::Re
     init.with_method(Method::Get).with_headers(headers);
     let mut resp = stub(env, stack_id)?.fetch_with_request(Request::new_with_init("https://lease/watch", &init)?).await?;
     // Re-made, so the worker may add its own headers to it (a fetched response's are immutable).
-    let out = Headers::new();
-    out.set("content-type", "text/event-stream")?;
-    out.set("cache-control", "no-store")?;
-    Ok(Response::from_stream(resp.stream()?)?.with_headers(out))
+    Ok(Response::from_stream(resp.stream()?)?.with_headers(event_stream_headers()?))
 }
 
 /// Hands a stored batch of events to the update's watchers, if any.

@@ -223,14 +223,13 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
             let Credential::UpdateToken(token) = parse_authorization(header.as_deref())? else {
                 return Err(ApiError::unauthorized("this route needs `Authorization: update-token <lease token>`"));
             };
-            let ip = req.headers().get("cf-connecting-ip")?;
             let result = updates::execute(env, &db, config, p, id, *op, token, req).await;
             // Never a 429 for a valid lease; a refused one costs its IP an attempt, so a flood of guessed lease
             // tokens ends in 429s like any other failed authentication.
             match &result {
                 Err(e) if e.status == 401 || e.status == 403 => {
                     trail.note(None, crate::audit::AUTH_FAILED, e.status);
-                    limits::count_auth_attempt(env, &config.limits, ip.as_deref(), limits::now_secs()).await?;
+                    limits::count_auth_attempt(env, &config.limits, trail.ip.as_deref(), limits::now_secs()).await?;
                 }
                 _ => {
                     if let Some(action) = action {
@@ -252,8 +251,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
         None => false,
     };
     if !known {
-        let ip = req.headers().get("cf-connecting-ip")?;
-        limits::count_auth_attempt(env, &config.limits, ip.as_deref(), t).await?;
+        limits::count_auth_attempt(env, &config.limits, trail.ip.as_deref(), t).await?;
     }
     let caller = match authenticate(config, &db, req).await {
         Ok(c) => c,
