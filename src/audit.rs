@@ -5,6 +5,8 @@
 //!
 //! Decided here, natively tested; the worker writes the entries to D1 after answering (`src/edge/audit.rs`).
 
+use crate::api::stacks as page;
+use crate::error::ApiError;
 use crate::routes::{Route, UpdateOp};
 use serde::{Deserialize, Serialize};
 
@@ -76,17 +78,18 @@ pub struct Query {
     pub page_size: i64,
 }
 
-pub const MAX_PAGE_SIZE: i64 = 500;
-
 impl Query {
     /// Parses the query string: `actor`, `action`, `startTime`/`endTime` (seconds since the epoch, as Pulumi
     /// Cloud's API takes them), `continuationToken` and `pageSize` (1..=500, default 100).
     ///
     /// # Errors
-    /// A message naming the parameter that is not valid.
-    pub fn parse<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> Result<Self, String> {
-        let mut q = Query { page_size: 100, ..Query::default() };
-        let number = |name: &str, v: &str| v.parse::<i64>().map_err(|_| format!("`{name}` must be an integer"));
+    /// 400 naming the parameter that is not valid.
+    pub fn parse<'a>(
+        pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+    ) -> Result<Self, ApiError> {
+        let mut q = Query { page_size: i64::from(page::DEFAULT_PAGE_SIZE), ..Query::default() };
+        let number =
+            |name: &str, v: &str| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("`{name}` must be an integer")));
         for (k, v) in pairs {
             match k.as_ref() {
                 "actor" => q.actor = Some(v.into_owned()),
@@ -94,13 +97,7 @@ impl Query {
                 "startTime" => q.since = Some(number("startTime", &v)?.saturating_mul(1000)),
                 "endTime" => q.until = Some(number("endTime", &v)?.saturating_mul(1000)),
                 "continuationToken" => q.before_id = Some(number("continuationToken", &v)?),
-                "pageSize" => {
-                    let n = number("pageSize", &v)?;
-                    if !(1..=MAX_PAGE_SIZE).contains(&n) {
-                        return Err(format!("`pageSize` must be between 1 and {MAX_PAGE_SIZE}"));
-                    }
-                    q.page_size = n;
-                }
+                "pageSize" => q.page_size = i64::from(page::page_size(&v)?),
                 _ => {}
             }
         }
@@ -174,9 +171,9 @@ mod tests {
             actor: Some("ada".into()), action: Some("stack.delete".into()), since: Some(10_000), until: Some(20_000),
             before_id: Some(42), page_size: 5,
         });
-        assert!(q("pageSize=0").unwrap_err().contains("pageSize"));
+        assert!(q("pageSize=0").unwrap_err().message.contains("pageSize"));
         assert!(q("pageSize=501").is_err());
-        assert!(q("startTime=yesterday").unwrap_err().contains("startTime"));
+        assert!(q("startTime=yesterday").unwrap_err().message.contains("startTime"));
     }
 
     #[test]

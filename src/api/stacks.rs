@@ -69,9 +69,20 @@ pub struct StackRenameRequest {
     pub new_project: String,
 }
 
-/// Stacks per page of `GET /api/user/stacks` unless `pageSize` says otherwise.
+/// Entries per page of a listing (`GET /api/user/stacks`, the audit log) unless `pageSize` says otherwise.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
-const MAX_PAGE_SIZE: u32 = 500;
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// A listing's `pageSize`: 1 to [`MAX_PAGE_SIZE`].
+///
+/// # Errors
+/// 400 for anything else.
+pub fn page_size(v: &str) -> Result<u32, ApiError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        .ok_or_else(|| ApiError::bad_request(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}")))
+}
 
 /// The filters and position of `GET /api/user/stacks`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -100,13 +111,7 @@ impl ListStacksQuery {
                 "tagName" => q.tag_name = some(v),
                 "tagValue" => q.tag_value = some(v),
                 "continuationToken" if !v.is_empty() => q.after_id = Some(decode_token(v)?),
-                "pageSize" => {
-                    q.page_size = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                        .ok_or_else(|| ApiError::bad_request(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}")))?;
-                }
+                "pageSize" => q.page_size = page_size(v)?,
                 _ => {}
             }
         }

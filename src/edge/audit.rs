@@ -66,7 +66,7 @@ pub async fn list(db: &D1Database, caller: &Caller, org: &str, url: &worker::Url
     if caller.role_in(org) != Some(Role::Admin) {
         return Err(ApiError::forbidden(format!("reading the audit log requires the admin role in organization '{org}'")));
     }
-    let q = Query::parse(url.query_pairs()).map_err(ApiError::bad_request)?;
+    let q = Query::parse(url.query_pairs())?;
     let rows: Vec<Row> = db
         .prepare(
             "SELECT id, time, org, actor, action, target, status, ip FROM audit_log
