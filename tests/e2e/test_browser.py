@@ -341,6 +341,10 @@ def test_the_audit_page_lists_filters_and_exports_the_log(server, page, unique):
     project = unique("aup")
     assert server.request("POST", f"/api/stacks/{ORG}/{project}", ADMIN_TOKEN, {"stackName": "dev"}).status == 200
     assert server.request("DELETE", f"/api/stacks/{ORG}/{project}/dev", VIEWER_TOKEN).status == 403
+    # Entries are written just after each answer: the page is opened once the denial is in the log.
+    from twins import wait_until
+    wait_until(lambda: any(e["target"] == f"{ORG}/{project}/dev" for e in server.request(
+        "GET", f"/api/orgs/{ORG}/auditlogs?actor=vic", ADMIN_TOKEN).json()["auditLogEvents"]), 20, "the denial to be recorded")
     sign_in_dev(page, f"{server.url}/audit?org={ORG}", ADMIN_TOKEN)
     page.goto(f"{server.url}/audit?org={ORG}")
     expect(page.locator("[data-testid=audit-row]").first).to_be_visible()
