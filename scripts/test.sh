@@ -24,5 +24,5 @@ export PROCELLA_BUILD_FLAGS="--no-opt --features faults"
 # shellcheck disable=SC2086
 worker-build --release $PROCELLA_BUILD_FLAGS >/dev/null 2>&1 || worker-build --release $PROCELLA_BUILD_FLAGS
 
-echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION and $PULUMI_OLDEST_VERSION; the fake Descope and its self-test)"
-python3 -m pytest tests/e2e tests/fake_descope -q -p no:cacheprovider "$@"
+echo "== end-to-end tests (wrangler dev + pulumi $PULUMI_VERSION and $PULUMI_OLDEST_VERSION; the fake Descope, the fake OIDC issuer and their self-tests)"
+python3 -m pytest tests/e2e tests/fake_descope tests/fake_oidc -q -p no:cacheprovider "$@"

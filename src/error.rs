@@ -15,11 +15,14 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// What went wrong inside (a storage error): logged by the edge, never sent to the client.
     pub detail: Option<String>,
+    /// The RFC 6749 §5.2 error code, for the token endpoint (`POST /api/oauth/token`): its answers carry
+    /// `error`/`error_description` beside `code`/`message`, which OAuth clients and the CLI both read.
+    pub oauth: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), retry_after: None, detail: None }
+        Self { status, message: message.into(), retry_after: None, detail: None, oauth: None }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, message)
@@ -60,7 +63,12 @@ impl ApiError {
 
     /// The body of the Pulumi error shape.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.status, "message": self.message })
+        match self.oauth {
+            None => serde_json::json!({ "code": self.status, "message": self.message }),
+            Some(error) => serde_json::json!({
+                "code": self.status, "message": self.message, "error": error, "error_description": self.message,
+            }),
+        }
     }
 }
 

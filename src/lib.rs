@@ -17,6 +17,7 @@ pub mod error;
 pub mod journal;
 pub mod log;
 pub mod names;
+pub mod oidc;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;

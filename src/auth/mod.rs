@@ -5,7 +5,7 @@ pub mod descope;
 pub mod dev;
 pub mod jwt;
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};

@@ -373,3 +373,103 @@ def descope_vars(fake, **extra):
 @pytest.fixture(scope="session")
 def descope_server(fake_descope, server_factory):
     return server_factory(descope_vars(fake_descope))
+
+
+# ---- OIDC token exchange: the fake OIDC issuer (tests/fake_oidc) ----
+
+
+class FakeOidc:
+    """The fake issuers' server. Each issuer `name` lives at `<url>/<name>` (see tests/fake_oidc/README.md)."""
+
+    def __init__(self, url, proc):
+        self.url, self.proc = url, proc
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"fake OIDC {method} {path}: {e.code} {e.read()!r}")
+
+    def issuer(self, name):
+        """The issuer URL of `name` (the `iss` of its tokens, the base of its discovery document)."""
+        return f"{self.url}/{name}"
+
+    def mint(self, name, claims, **opts):
+        """A token from issuer `name`. opts: alg ("RS256", "ES256", "HS256", "none"), kid (None: no kid),
+        header (extra header fields). `iss` is the issuer URL unless `claims` has one."""
+        return self.call("POST", "/_fake/mint", {"issuer": name, "claims": claims, **opts})["token"]
+
+    def rotate(self, name, alg="RS256", keep_old=False):
+        """A new signing key for `alg`; the old one leaves the JWKS unless keep_old. Returns the new kid."""
+        return self.call("POST", "/_fake/rotate", {"issuer": name, "alg": alg, "keepOld": keep_old})["kid"]
+
+    def fail(self, name, status=500, times=1, target="both"):
+        """The next `times` GETs of the discovery document and/or JWKS ("discovery", "jwks", "both") fail."""
+        self.call("POST", "/_fake/fail", {"issuer": name, "status": status, "times": times, "target": target})
+
+    def stats(self, name):
+        """{"discovery": n, "jwks": n}: GETs of each document of issuer `name` so far."""
+        return self.call("GET", f"/_fake/stats?issuer={urllib.parse.quote(name, safe='/')}")
+
+
+def start_fake_oidc(tmp: Path) -> FakeOidc:
+    tmp.mkdir(parents=True, exist_ok=True)
+    port_file = tmp / "port"
+    log = (tmp / "fake.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_oidc" / "fake_oidc.py"), "--port", "0",
+         "--port-file", str(port_file)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError("the fake OIDC issuer did not start")
+        time.sleep(0.1)
+    return FakeOidc(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+
+
+def stop_fake_oidc(fake: FakeOidc):
+    fake.proc.terminate()
+    fake.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fake_oidc(tmp_path_factory):
+    fake = start_fake_oidc(tmp_path_factory.mktemp("oidc"))
+    yield fake
+    stop_fake_oidc(fake)
+
+
+def github_claims(issuer, org, **overrides):
+    """GitHub Actions-like ID token claims from `issuer` for Pulumi org `org`, valid from now for 5 minutes.
+    `overrides` replace or add claims; a value of None removes the claim."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": f"urn:pulumi:org:{org}",
+        "sub": "repo:acme/app:ref:refs/heads/main",
+        "repository": "acme/app",
+        "repository_owner": "acme",
+        "repository_id": "123456",
+        "ref": "refs/heads/main",
+        "ref_type": "branch",
+        "sha": os.urandom(20).hex(),
+        "workflow": "deploy",
+        "event_name": "push",
+        "environment": "production",
+        "actor": "octocat",
+        "run_id": "42",
+        "jti": os.urandom(16).hex(),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
