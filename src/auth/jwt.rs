@@ -92,20 +92,22 @@ impl fmt::Debug for KeySet {
     }
 }
 
-/// One entry of `{"keys": [...]}`; only the fields that decide whether we use it are typed.
+/// One entry of `{"keys": [...]}`; only the fields that decide whether we use it are typed. Also read by the
+/// OIDC issuers' key sets (`crate::oidc::verify`).
 #[derive(Deserialize)]
-struct JwkEntry {
-    kid: Option<String>,
-    alg: Option<String>,
+pub(crate) struct JwkEntry {
+    pub kid: Option<String>,
+    pub alg: Option<String>,
     #[serde(rename = "use")]
-    key_use: Option<String>,
+    pub key_use: Option<String>,
     #[serde(flatten)]
-    key: Value,
+    pub key: Value,
 }
 
+/// A JWKS document; entries stay raw so one malformed key skips only itself.
 #[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Value>,
+pub(crate) struct Jwks {
+    pub keys: Vec<Value>,
 }
 
 impl KeySet {

@@ -4,6 +4,7 @@
 //! Messages name the check that failed and never include the token.
 
 use super::exchange::refusal;
+use crate::auth::jwt::{JwkEntry, Jwks};
 use crate::error::ApiError;
 use jwt_compact::alg::{Es256, Rsa, RsaPublicKey, StrongKey};
 use jwt_compact::jwk::JsonWebKey;
@@ -31,21 +32,6 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    key_use: Option<String>,
-    #[serde(flatten)]
-    key: Value,
-}
-
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Value>,
-}
-
 impl Keys {
     /// Parses a JWKS document. Keys that are not signing keys, have no `kid`, declare another `alg`, or are RSA
     /// under 2048 bits or EC on another curve than P-256 are skipped: a token naming one gets "unknown key".
@@ -56,7 +42,7 @@ impl Keys {
         let jwks: Jwks = serde_json::from_str(body).map_err(|_| "the JWKS is not a JSON key set".to_owned())?;
         let mut keys = Keys::default();
         for raw in jwks.keys {
-            let Ok(e) = serde_json::from_value::<Entry>(raw) else { continue };
+            let Ok(e) = serde_json::from_value::<JwkEntry>(raw) else { continue };
             let Some(kid) = e.kid.filter(|k| !k.is_empty()) else { continue };
             if e.key_use.as_deref().is_some_and(|u| u != "sig") {
                 continue;

@@ -305,7 +305,11 @@ DESCOPE_MANAGEMENT_KEY = "fake-management-key"
 ENCRYPTION_KEY = "5f" * 32
 
 
-class FakeDescope:
+class FakeServer:
+    """A fake of an outside service, run as a subprocess: its URL, its process, and JSON calls to it."""
+
+    what = "fake"
+
     def __init__(self, url, proc):
         self.url, self.proc = url, proc
 
@@ -318,7 +322,34 @@ class FakeDescope:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as e:
-            raise AssertionError(f"fake Descope {method} {path}: {e.code} {e.read()!r}")
+            raise AssertionError(f"{self.what} {method} {path}: {e.code} {e.read()!r}")
+
+
+def start_fake(cls, script: Path, args, tmp: Path):
+    """Starts `script` on a free port (it writes the port to --port-file) and waits up to 30 s for it."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port_file = tmp / "port"
+    log = (tmp / "fake.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--port", "0", "--port-file", str(port_file), *args],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the {cls.what} did not start")
+        time.sleep(0.1)
+    return cls(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+
+
+def stop_fake(fake: FakeServer):
+    fake.proc.terminate()
+    fake.proc.wait(timeout=10)
+
+
+class FakeDescope(FakeServer):
+    what = "fake Descope"
 
     def access_key(self, **spec):
         """Registers an access key (see tests/fake_descope/README.md); returns (cleartext, id)."""
@@ -330,24 +361,12 @@ class FakeDescope:
 
 
 def start_fake_descope(tmp: Path) -> FakeDescope:
-    port_file = tmp / "port"
-    log = (tmp / "fake.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_descope" / "fake_descope.py"), "--port", "0",
-         "--project-id", DESCOPE_PROJECT, "--management-key", DESCOPE_MANAGEMENT_KEY, "--port-file", str(port_file)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 30
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("the fake Descope did not start")
-        time.sleep(0.1)
-    return FakeDescope(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+    return start_fake(FakeDescope, ROOT / "tests" / "fake_descope" / "fake_descope.py",
+                      ["--project-id", DESCOPE_PROJECT, "--management-key", DESCOPE_MANAGEMENT_KEY], tmp)
 
 
 def stop_fake_descope(fake: FakeDescope):
-    fake.proc.terminate()
-    fake.proc.wait(timeout=10)
+    stop_fake(fake)
 
 
 @pytest.fixture(scope="session")
@@ -378,22 +397,10 @@ def descope_server(fake_descope, server_factory):
 # ---- OIDC token exchange: the fake OIDC issuer (tests/fake_oidc) ----
 
 
-class FakeOidc:
+class FakeOidc(FakeServer):
     """The fake issuers' server. Each issuer `name` lives at `<url>/<name>` (see tests/fake_oidc/README.md)."""
 
-    def __init__(self, url, proc):
-        self.url, self.proc = url, proc
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"fake OIDC {method} {path}: {e.code} {e.read()!r}")
+    what = "fake OIDC issuer"
 
     def issuer(self, name):
         """The issuer URL of `name` (the `iss` of its tokens, the base of its discovery document)."""
@@ -418,26 +425,11 @@ class FakeOidc:
 
 
 def start_fake_oidc(tmp: Path) -> FakeOidc:
-    tmp.mkdir(parents=True, exist_ok=True)
-    port_file = tmp / "port"
-    log = (tmp / "fake.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_oidc" / "fake_oidc.py"), "--port", "0",
-         "--port-file", str(port_file)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 30
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError("the fake OIDC issuer did not start")
-        time.sleep(0.1)
-    return FakeOidc(f"http://127.0.0.1:{port_file.read_text().strip()}", proc)
+    return start_fake(FakeOidc, ROOT / "tests" / "fake_oidc" / "fake_oidc.py", [], tmp)
 
 
 def stop_fake_oidc(fake: FakeOidc):
-    fake.proc.terminate()
-    fake.proc.wait(timeout=10)
+    stop_fake(fake)
 
 
 @pytest.fixture(scope="session")
