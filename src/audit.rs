@@ -46,6 +46,10 @@ pub fn action(route: &Route, method: &str) -> Option<&'static str> {
         Route::Update(_, _, UpdateOp::Cancel) => "update.cancel",
         Route::Import(_) => "stack.import",
         Route::CliToken => "token.create",
+        Route::OidcIssuers { .. } if method == "POST" => "oidc.issuer.create",
+        Route::OidcIssuer { .. } if method == "PUT" => "oidc.issuer.update",
+        Route::OidcIssuer { .. } => "oidc.issuer.delete",
+        Route::OidcToken { .. } => "oidc.token.revoke",
         _ => return None,
     })
 }
@@ -56,6 +60,9 @@ pub fn target(route: &Route) -> Option<String> {
         Route::Project { org, project } => Some(format!("{org}/{project}")),
         Route::Update(s, id, _) => Some(format!("{}/{}/{}/update/{id}", s.org, s.project, s.stack)),
         Route::CliToken => Some("access key for pulumi login".into()),
+        Route::OidcIssuers { org } => Some(format!("{org}/oidc/issuers")),
+        Route::OidcIssuer { org, id } => Some(format!("{org}/oidc/issuers/{id}")),
+        Route::OidcToken { org, id } => Some(format!("{org}/oidc/tokens/{id}")),
         _ => route.stack_path().map(|s| format!("{}/{}/{}", s.org, s.project, s.stack)),
     }
 }
@@ -63,6 +70,8 @@ pub fn target(route: &Route) -> Option<String> {
 /// The action recorded for a refused credential, and for a caller refused by the role or org check.
 pub const AUTH_FAILED: &str = "auth.failed";
 pub const DENIED: &str = "access.denied";
+/// An OIDC ID token exchanged for an access token (`POST /api/oauth/token`); the actor is the new token's name.
+pub const TOKEN_EXCHANGE: &str = "token.exchange";
 
 /// A page of `GET /api/orgs/{org}/auditlogs`: newest first, filtered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

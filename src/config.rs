@@ -43,6 +43,9 @@ pub struct Config {
     /// How long audit log entries are kept (`PROCELLA_AUDIT_RETENTION_DAYS`, default 365): the daily Cron
     /// Trigger removes older ones.
     pub audit_retention_days: i64,
+    /// The longest an exchanged OIDC token lives (`PROCELLA_OIDC_MAX_TOKEN_SECONDS`, default 2 h), whatever the
+    /// CLI asks for and the policy allows.
+    pub oidc_max_token_secs: u64,
 }
 
 /// Whether `delta-checkpoint-uploads-v2` is advertised (`PROCELLA_DELTA_CHECKPOINTS`, default `true`). Turning it
@@ -90,6 +93,16 @@ fn per_minute(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -
     match v.trim().parse::<u32>() {
         Ok(n @ 1..=1_000_000) => Ok(n),
         _ => Err(ApiError::config(format!("{name} must be a whole number of requests a minute from 1 to 1000000"))),
+    }
+}
+
+fn oidc_max_token_secs(var: &impl Fn(&str) -> Option<String>) -> Result<u64, ApiError> {
+    let Some(v) = var("PROCELLA_OIDC_MAX_TOKEN_SECONDS").filter(|v| !v.trim().is_empty()) else {
+        return Ok(crate::oidc::exchange::DEFAULT_MAX_TOKEN_SECONDS);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n @ 1..=86_400) => Ok(n),
+        _ => Err(ApiError::config("PROCELLA_OIDC_MAX_TOKEN_SECONDS must be a whole number of seconds from 1 to 86400")),
     }
 }
 
@@ -206,7 +219,9 @@ impl Config {
                     "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE",
                     crate::ratelimit::DEFAULT_AUTH_ATTEMPTS_PER_IP,
                 )?,
+                oidc_exchanges: per_minute(&var, "PROCELLA_OIDC_EXCHANGES_PER_MINUTE", crate::ratelimit::DEFAULT_OIDC_EXCHANGES)?,
             },
+            oidc_max_token_secs: oidc_max_token_secs(&var)?,
             audit_retention_days: crate::audit::retention_days(var("PROCELLA_AUDIT_RETENTION_DAYS").as_deref())
                 .map_err(ApiError::config)?,
         })
@@ -334,6 +349,14 @@ mod tests {
         assert_eq!((l.per_credential, l.auth_attempts_per_ip), (100, 20));
         assert_eq!(with("PROCELLA_RATE_LIMIT_PER_MINUTE", "5").unwrap().limits.per_credential, 5);
         assert_eq!(with("PROCELLA_AUTH_ATTEMPTS_PER_MINUTE", "7").unwrap().limits.auth_attempts_per_ip, 7);
+        assert_eq!(l.oidc_exchanges, 60);
+        assert_eq!(with("PROCELLA_OIDC_EXCHANGES_PER_MINUTE", "3").unwrap().limits.oidc_exchanges, 3);
+        assert_eq!(from(&base).unwrap().oidc_max_token_secs, 7200, "the CLI's own default --oidc-expiration");
+        assert_eq!(with("PROCELLA_OIDC_MAX_TOKEN_SECONDS", "900").unwrap().oidc_max_token_secs, 900);
+        for bad in ["0", "86401", "2h"] {
+            let e = with("PROCELLA_OIDC_MAX_TOKEN_SECONDS", bad).unwrap_err();
+            assert!(e.message.contains("PROCELLA_OIDC_MAX_TOKEN_SECONDS"), "{bad}: {}", e.message);
+        }
         for bad in ["0", "-1", "lots", "1000001"] {
             let e = with("PROCELLA_RATE_LIMIT_PER_MINUTE", bad).unwrap_err();
             assert!(e.message.contains("PROCELLA_RATE_LIMIT_PER_MINUTE"), "{bad}: {}", e.message);

@@ -21,6 +21,8 @@ use sha2::{Digest, Sha256};
 pub const PERIOD_SECS: u64 = 60;
 pub const DEFAULT_PER_CREDENTIAL: u32 = 100;
 pub const DEFAULT_AUTH_ATTEMPTS_PER_IP: u32 = 20;
+/// A pipeline exchanges once per job; 60 a minute per org and issuer is a busy monorepo's CI, not a flood.
+pub const DEFAULT_OIDC_EXCHANGES: u32 = 60;
 /// A key names at most this much of a client-chosen header (`CF-Connecting-IP` is set by Cloudflare, but locally
 /// it is whatever the client sends).
 const MAX_IP_LEN: usize = 64;
@@ -30,11 +32,17 @@ const MAX_IP_LEN: usize = 64;
 pub struct Limits {
     pub per_credential: u32,
     pub auth_attempts_per_ip: u32,
+    /// OIDC token exchanges per organization and issuer (`PROCELLA_OIDC_EXCHANGES_PER_MINUTE`).
+    pub oidc_exchanges: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { per_credential: DEFAULT_PER_CREDENTIAL, auth_attempts_per_ip: DEFAULT_AUTH_ATTEMPTS_PER_IP }
+        Self {
+            per_credential: DEFAULT_PER_CREDENTIAL,
+            auth_attempts_per_ip: DEFAULT_AUTH_ATTEMPTS_PER_IP,
+            oidc_exchanges: DEFAULT_OIDC_EXCHANGES,
+        }
     }
 }
 
@@ -68,6 +76,14 @@ pub fn ip_key(ip: Option<&str>) -> String {
         return format!("auth-ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]);
     }
     format!("auth-ip:{}", ip.chars().take(MAX_IP_LEN).collect::<String>())
+}
+
+/// The counter key of an organization's exchanges of one issuer's tokens (the issuer by a hash of its URL, which
+/// the client chose: it is counted before it is known to be registered).
+pub fn exchange_key(org: &str, issuer_url: &str) -> String {
+    let h = Sha256::digest(issuer_url.as_bytes());
+    let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("oidc:{org}:{hex}")
 }
 
 /// Seconds until the current window ends (windows are aligned to the clock), at least 1.
@@ -108,6 +124,15 @@ mod tests {
         assert_eq!(ip_key(Some(&"x".repeat(500))).len(), "auth-ip:".len() + 64);
         assert_eq!(ip_key(Some("2001:db8:1:2:aaaa::1")), "auth-ip:2001:db8:1:2::/64");
         assert_eq!(ip_key(Some("2001:db8:1:2:bbbb:cccc:dddd:eeee")), ip_key(Some("2001:db8:1:2::9")));
+    }
+
+    #[test]
+    fn exchanges_are_counted_per_org_and_issuer() {
+        let k = exchange_key("acme", "https://token.actions.githubusercontent.com");
+        assert!(k.starts_with("oidc:acme:") && k.len() == "oidc:acme:".len() + 16, "{k}");
+        assert_ne!(k, exchange_key("beta", "https://token.actions.githubusercontent.com"));
+        assert_ne!(k, exchange_key("acme", "https://gitlab.com"));
+        assert!(exchange_key("acme", &"x".repeat(10_000)).len() < 40, "a client-chosen issuer cannot grow a key");
     }
 
     #[test]

@@ -51,6 +51,17 @@ pub enum Route {
     AuditLogs { org: String },
     /// `GET` (what fired) and `POST` (arm a plan; `null` disarms) on `.../{stack}/_faults`: the test build's fault
     /// switch (`src/engine/faults.rs`). The release build has no such route.
+    /// `POST /api/oauth/token`: an OIDC ID token exchanged for an access token (`pulumi login --oidc-token`).
+    /// Public: the form's ID token is the credential.
+    OAuthToken,
+    /// `GET` (list) and `POST` (register) on `/api/orgs/{org}/oidc/issuers` (org admins only; `crate::oidc`).
+    OidcIssuers { org: String },
+    /// `PUT` (replace) and `DELETE` (remove, revoking its tokens) on `/api/orgs/{org}/oidc/issuers/{id}`.
+    OidcIssuer { org: String, id: String },
+    /// `GET /api/orgs/{org}/oidc/tokens`: the org's unexpired exchanged tokens (org admins only).
+    OidcTokens { org: String },
+    /// `DELETE /api/orgs/{org}/oidc/tokens/{id}`: revokes one.
+    OidcToken { org: String, id: String },
     #[cfg(feature = "faults")]
     Faults(StackPath),
 }
@@ -161,13 +172,19 @@ pub enum SecretsOp {
 impl Route {
     /// Routes that answer without authentication.
     pub fn is_public(&self) -> bool {
-        matches!(self, Route::Health | Route::Capabilities | Route::Page(_))
+        matches!(self, Route::Health | Route::Capabilities | Route::Page(_) | Route::OAuthToken)
     }
 
     /// The organization a route belongs to, which the caller must be a member of.
     pub fn org(&self) -> Option<&str> {
         match self {
-            Route::Project { org, .. } | Route::MisnamedStack { org } | Route::AuditLogs { org } => Some(org),
+            Route::Project { org, .. }
+            | Route::MisnamedStack { org }
+            | Route::AuditLogs { org }
+            | Route::OidcIssuers { org }
+            | Route::OidcIssuer { org, .. }
+            | Route::OidcTokens { org }
+            | Route::OidcToken { org, .. } => Some(org),
             _ => self.stack_path().map(|s| s.org.as_str()),
         }
     }
@@ -257,6 +274,11 @@ impl Route {
             Route::ConsoleTokens => "/api/console/tokens",
             Route::MisnamedStack { .. } => "/api/admin/{org}/misnamed-stacks",
             Route::AuditLogs { .. } => "/api/orgs/{org}/auditlogs",
+            Route::OAuthToken => "/api/oauth/token",
+            Route::OidcIssuers { .. } => "/api/orgs/{org}/oidc/issuers",
+            Route::OidcIssuer { .. } => "/api/orgs/{org}/oidc/issuers/{id}",
+            Route::OidcTokens { .. } => "/api/orgs/{org}/oidc/tokens",
+            Route::OidcToken { .. } => "/api/orgs/{org}/oidc/tokens/{id}",
             #[cfg(feature = "faults")]
             Route::Faults(_) => stack!("/_faults"),
         }
@@ -284,6 +306,17 @@ impl Route {
             ["api", "console", "settings"] => (Route::ConsoleSettings, &["GET"]),
             ["api", "console", "tokens"] => (Route::ConsoleTokens, &["GET"]),
             ["api", "orgs", org, "auditlogs"] if !org.is_empty() => (Route::AuditLogs { org: (*org).into() }, &["GET"]),
+            ["api", "oauth", "token"] => (Route::OAuthToken, &["POST"]),
+            ["api", "orgs", org, "oidc", "issuers"] if !org.is_empty() => {
+                (Route::OidcIssuers { org: (*org).into() }, &["GET", "POST"])
+            }
+            ["api", "orgs", org, "oidc", "issuers", id] if !org.is_empty() && !id.is_empty() => {
+                (Route::OidcIssuer { org: (*org).into(), id: (*id).into() }, &["PUT", "DELETE"])
+            }
+            ["api", "orgs", org, "oidc", "tokens"] if !org.is_empty() => (Route::OidcTokens { org: (*org).into() }, &["GET"]),
+            ["api", "orgs", org, "oidc", "tokens", id] if !org.is_empty() && !id.is_empty() => {
+                (Route::OidcToken { org: (*org).into(), id: (*id).into() }, &["DELETE"])
+            }
             ["api", "admin", org, "misnamed-stacks"] if !org.is_empty() => {
                 (Route::MisnamedStack { org: (*org).into() }, &["DELETE"])
             }
@@ -406,6 +439,9 @@ mod tests {
             ("PATCH", format!("{s}/update/{{id}}/journalentries")), ("POST", format!("{s}/update/{{id}}/events/batch")),
             ("GET", format!("{s}/export/{{version}}")), ("GET", format!("{s}/updates/latest")),
             ("POST", format!("{s}/decrypt/log-decryption")), ("GET", "/api/orgs/{org}/auditlogs".into()),
+            ("POST", "/api/oauth/token".into()), ("POST", "/api/orgs/{org}/oidc/issuers".into()),
+            ("PUT", "/api/orgs/{org}/oidc/issuers/{id}".into()), ("GET", "/api/orgs/{org}/oidc/tokens".into()),
+            ("DELETE", "/api/orgs/{org}/oidc/tokens/{id}".into()),
         ];
         for (method, template) in templates {
             assert_eq!(Route::parse(method, &fill(&template)).unwrap().template(), template);
@@ -498,6 +534,18 @@ mod tests {
         let events = Route::parse("GET", "/api/stacks/a/b/c/update/u1/events").unwrap();
         assert_eq!(events, Route::Update(sp("a", "b", "c"), "u1".into(), UpdateOp::ListEvents));
         assert!(!events.uses_lease_token(), "the dashboard reads events with its own credentials");
+    }
+
+    #[test]
+    fn the_oidc_admin_routes_belong_to_their_org_and_the_token_endpoint_to_none() {
+        let r = Route::parse("DELETE", "/api/orgs/acme/oidc/issuers/i1").unwrap();
+        assert_eq!(r, Route::OidcIssuer { org: "acme".into(), id: "i1".into() });
+        assert_eq!(r.org(), Some("acme"));
+        assert_eq!(Route::parse("GET", "/api/orgs/acme/oidc/tokens").unwrap().org(), Some("acme"));
+        assert_eq!(Route::parse("GET", "/api/orgs/acme/oidc/issuers/i1").unwrap_err().status, 405);
+        let t = Route::parse("POST", "/api/oauth/token").unwrap();
+        assert!(t.is_public() && t.org().is_none());
+        assert_eq!(Route::parse("GET", "/api/oauth/token").unwrap_err().status, 405);
     }
 
     #[test]

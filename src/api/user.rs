@@ -52,7 +52,7 @@ impl ServiceUser {
             token_info: caller
                 .token_name
                 .clone()
-                .map(|name| TokenInfo { name, organization: String::new() }),
+                .map(|name| TokenInfo { name, organization: caller.token_org.clone().unwrap_or_default() }),
         }
     }
 }
@@ -116,11 +116,16 @@ mod tests {
             email: "a@example.com".into(),
             orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin, tenant: None }, OrgRole { org: "beta".into(), role: Role::Viewer, tenant: None }],
             token_name: Some("ci key".into()),
+            token_org: None,
         };
         let v = serde_json::to_value(ServiceUser::of(&c)).unwrap();
         assert_eq!(v["githubLogin"], "alice");
         assert_eq!(v["organizations"][1]["githubLogin"], "beta");
         assert_eq!(v["tokenInfo"]["name"], "ci key");
+        assert_eq!(v["tokenInfo"].get("organization"), None);
+        let org_token = Caller { token_org: Some("acme".into()), ..c.clone() };
+        let v = serde_json::to_value(ServiceUser::of(&org_token)).unwrap();
+        assert_eq!((v["tokenInfo"]["name"].as_str(), v["tokenInfo"]["organization"].as_str()), (Some("ci key"), Some("acme")));
         let personal = Caller { token_name: None, ..c };
         assert!(serde_json::to_value(ServiceUser::of(&personal)).unwrap().get("tokenInfo").is_none());
     }

@@ -94,6 +94,7 @@ impl DevUsers {
                         email: String::new(),
                         orgs: vec![OrgRole { org, role, tenant: None }],
                         token_name: None,
+                        token_org: None,
                         login,
                     },
                 }),

@@ -84,11 +84,23 @@ pub struct Caller {
     pub orgs: Vec<OrgRole>,
     /// The name of a named credential (an access key), shown by `pulumi whoami -v`; `None` for a personal token.
     pub token_name: Option<String>,
+    /// The organization an organization token belongs to (an OIDC exchange's, `src/oidc`): `pulumi whoami -v`
+    /// shows it, and the audit log names the token rather than the org as the actor. `None` for anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_org: Option<String>,
 }
 
 impl Caller {
     pub fn role_in(&self, org: &str) -> Option<Role> {
         self.orgs.iter().find(|o| o.org == org).map(|o| o.role)
+    }
+
+    /// Who the audit log and the request log say acted: an organization token by its name, anyone else by login.
+    pub fn actor(&self) -> &str {
+        match (&self.token_org, &self.token_name) {
+            (Some(_), Some(name)) => name,
+            _ => &self.login,
+        }
     }
 
     pub fn default_org(&self) -> Option<&str> {
@@ -169,6 +181,7 @@ mod tests {
             email: String::new(),
             orgs: orgs.iter().map(|(o, r)| OrgRole { org: (*o).into(), role: *r, tenant: None }).collect(),
             token_name: None,
+            token_org: None,
         }
     }
 

@@ -72,6 +72,20 @@ pub async fn count_request(env: &Env, limits: &Limits, hash: &str, t: u64) -> Ap
     }
 }
 
+/// One OIDC token exchange for `org` of a token claiming issuer `issuer_url` (counted under the credential
+/// binding, with its own key and limit).
+///
+/// # Errors
+/// 429 with `Retry-After` past `PROCELLA_OIDC_EXCHANGES_PER_MINUTE`.
+pub async fn count_exchange(env: &Env, limits: &Limits, org: &str, issuer_url: &str, t: u64) -> ApiResult<()> {
+    if allow(env, CREDENTIALS, &ratelimit::exchange_key(org, issuer_url), limits.oidc_exchanges).await {
+        Ok(())
+    } else {
+        let what = format!("exchanging this issuer's tokens for organization '{org}'");
+        Err(ratelimit::too_many_requests(&what, limits.oidc_exchanges, t))
+    }
+}
+
 /// Whether both limiters are bound (for `/healthz`).
 pub fn bound(env: &Env) -> bool {
     [CREDENTIALS, AUTH_ATTEMPTS].iter().all(|b| Reflect::get(env, &JsValue::from_str(b)).is_ok_and(|v| !v.is_undefined()))

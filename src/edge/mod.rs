@@ -14,6 +14,8 @@ mod lease;
 mod ledger;
 mod limits;
 mod memo;
+mod oidc;
+mod oidc_admin;
 mod secrets;
 mod stacks;
 mod updates;
@@ -71,20 +73,25 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     Ok(response)
 }
 
-/// The daily Cron Trigger: audit log entries past retention go.
+/// The daily Cron Trigger: audit log entries past retention go, and so do expired OIDC tokens.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let days = match config_of(&env).as_ref() {
         Ok(c) => c.audit_retention_days,
         Err(e) => return worker::console_error!("audit log purge: {}", e.message),
     };
-    let result = match env.d1("DB") {
-        Ok(db) => audit::purge(&db, days, worker::Date::now().as_millis() as i64).await,
-        Err(e) => Err(e),
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => return worker::console_error!("daily purge: no database: {e}"),
     };
-    match result {
+    let now = worker::Date::now().as_millis() as i64;
+    match audit::purge(&db, days, now).await {
         Ok(n) => worker::console_log!("audit log purge: {n} entries older than {days} days removed"),
         Err(e) => worker::console_error!("audit log purge failed: {e}"),
+    }
+    match oidc_admin::purge_expired(&db, now).await {
+        Ok(n) => worker::console_log!("OIDC token purge: {n} expired tokens removed"),
+        Err(e) => worker::console_error!("OIDC token purge failed: {e}"),
     }
 }
 
@@ -216,6 +223,10 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
     let action = crate::audit::action(&route, method);
     trail.target = crate::audit::target(&route);
     trail.ip = req.headers().get("cf-connecting-ip")?;
+    // The token endpoint's credential is the ID token in its form.
+    if route == Route::OAuthToken {
+        return oidc::exchange(env, &db, config, req, trail).await;
+    }
     // The execution routes of a running update are authenticated by its lease token alone.
     if let Route::Update(p, id, op) = &route {
         if op.uses_lease_token() {
@@ -262,7 +273,7 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
             return Err(e);
         }
     };
-    trail.actor = Some(caller.login.clone());
+    trail.actor = Some(caller.actor().to_owned());
     let hash = hash.unwrap_or_default();
     limits::remember_accepted(&hash, t).await;
     // The secrets routes are counted in `dispatch`, once it knows whether an update is running on the stack.
@@ -271,17 +282,17 @@ async fn handle(req: &mut Request, env: &Env, method: &str, trail: &mut Seen) ->
     }
     if let Some(org) = route.org() {
         if let Err(e) = caller.authorize(org, method, || route.not_found()) {
-            trail.note(Some(&caller.login), crate::audit::DENIED, e.status);
+            trail.note(Some(caller.actor()), crate::audit::DENIED, e.status);
             return Err(e);
         }
     }
     if let Some(action) = action {
-        trail.note(Some(&caller.login), action, 0);
+        trail.note(Some(caller.actor()), action, 0);
     }
     let result = dispatch(route, &caller, config, env, &db, req, &hash).await;
     if action.is_none() && result.as_ref().is_err_and(|e| e.status == 403) {
         // A refusal the handler made (an admin-only page for a member, say).
-        trail.note(Some(&caller.login), crate::audit::DENIED, 403);
+        trail.note(Some(caller.actor()), crate::audit::DENIED, 403);
     }
     result
 }
@@ -293,6 +304,8 @@ async fn authenticate(config: &Config, db: &D1Database, req: &Request) -> ApiRes
         (_, Credential::UpdateToken(_)) => {
             Err(ApiError::unauthorized("an update token is only valid on the routes of its running update"))
         }
+        // Tokens from an OIDC exchange are ours in either mode: looked up in D1, never sent to Descope.
+        (_, Credential::Token(token)) if crate::oidc::is_exchanged_token(token) => oidc::authenticate(db, token).await,
         (AuthConfig::Dev(users), Credential::Token(token)) => users.authenticate(token),
         (AuthConfig::Dev(_), Credential::Bearer(_)) => Err(ApiError::unauthorized(
             "Bearer sessions are not accepted in dev mode; use `Authorization: token <access-token>`",
@@ -332,6 +345,17 @@ async fn dispatch(
         Route::StackRename(p) => stacks::rename(env, db, &p, req).await,
         Route::MisnamedStack { org } => stacks::delete_misnamed(env, db, &org, &url).await,
         Route::AuditLogs { org } => audit::list(db, caller, &org, &url).await,
+        Route::OAuthToken => Err(ApiError::internal("unreachable route")),
+        Route::OidcIssuers { org } => match req.method().to_string().as_str() {
+            "POST" => oidc_admin::create_issuer(db, caller, &org, req).await,
+            _ => oidc_admin::list_issuers(db, caller, &org).await,
+        },
+        Route::OidcIssuer { org, id } => match req.method().to_string().as_str() {
+            "DELETE" => oidc_admin::delete_issuer(db, caller, &org, &id).await,
+            _ => oidc_admin::replace_issuer(db, caller, &org, &id, req).await,
+        },
+        Route::OidcTokens { org } => oidc_admin::list_tokens(db, caller, &org).await,
+        Route::OidcToken { org, id } => oidc_admin::revoke_token(db, caller, &org, &id).await,
         Route::StackTags(p) => stacks::replace_tags(db, &p, req).await,
         Route::CreateUpdate(p, kind) => updates::create(env, db, caller, &p, kind, req).await,
         Route::Update(p, id, op) => match op {

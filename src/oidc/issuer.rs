@@ -155,12 +155,12 @@ fn check_url(raw: &str) -> Result<(), ApiError> {
     let Ok(url) = url::Url::parse(raw) else {
         return bad("it is not an absolute URL");
     };
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return bad("it must use https (plain http only for a loopback host)"),
-        _ => return bad("it must use https"),
+    if !safe_transport(&url) {
+        return bad(if url.scheme() == "http" {
+            "it must use https (plain http only for a loopback host)"
+        } else {
+            "it must use https"
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
         return bad("it has no host");
@@ -175,6 +175,37 @@ fn check_url(raw: &str) -> Result<(), ApiError> {
         return bad("it must not end with '/' (it is compared with the tokens' `iss` exactly)");
     }
     Ok(())
+}
+
+/// https, or plain http to a loopback host.
+fn safe_transport(url: &url::Url) -> bool {
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+}
+
+/// The `jwks_uri` of an issuer's `/.well-known/openid-configuration`, once the document is seen to be that
+/// issuer's (its `issuer` is the registered URL exactly, OpenID Connect Discovery §4.3) and the keys are served
+/// over https (or from loopback, like the issuer itself).
+///
+/// # Errors
+/// What is wrong with the document, for the log and the 502.
+pub fn jwks_uri_of(discovery: &str, issuer_url: &str) -> Result<String, String> {
+    let d: Discovery =
+        serde_json::from_str(discovery).map_err(|_| "the discovery document is not a JSON object".to_owned())?;
+    if d.issuer.as_deref() != Some(issuer_url) {
+        return Err("the discovery document's `issuer` is not the registered issuer URL".into());
+    }
+    let uri = d.jwks_uri.ok_or("the discovery document has no `jwks_uri`")?;
+    match url::Url::parse(&uri) {
+        Ok(u) if safe_transport(&u) && u.username().is_empty() && u.password().is_none() => Ok(uri),
+        _ => Err("the discovery document's `jwks_uri` is not an https URL".into()),
+    }
 }
 
 fn check_policy(p: &Policy) -> Result<(), ApiError> {
@@ -286,5 +317,19 @@ mod tests {
         let many: Vec<_> = (0..11).map(|i| format!("a{i}")).collect();
         assert!(spec(json!({"name": "a", "url": "https://a.example", "audiences": many})).unwrap_err().message.contains("too many audiences"));
         assert!(spec(json!({"name": "a", "url": "https://a.example", "audiences": [" x"]})).is_err());
+    }
+
+    #[test]
+    fn discovery_must_name_the_issuer_and_serve_keys_over_https() {
+        let doc = |iss: &str, jwks: &str| serde_json::json!({"issuer": iss, "jwks_uri": jwks}).to_string();
+        let gh = "https://token.actions.githubusercontent.com";
+        assert_eq!(jwks_uri_of(&doc(gh, &format!("{gh}/.well-known/jwks")), gh).unwrap(), format!("{gh}/.well-known/jwks"));
+        assert!(jwks_uri_of(&doc("http://127.0.0.1:9/gh", "http://127.0.0.1:9/gh/jwks"), "http://127.0.0.1:9/gh").is_ok());
+        assert!(jwks_uri_of(&doc("https://evil.example", "https://evil.example/jwks"), gh).unwrap_err().contains("`issuer`"));
+        assert!(jwks_uri_of(&doc(&format!("{gh}/"), "https://x/jwks"), gh).is_err(), "exactly, not up to a slash");
+        assert!(jwks_uri_of(&doc(gh, "http://keys.example/jwks"), gh).unwrap_err().contains("https"));
+        assert!(jwks_uri_of(&doc(gh, "file:///etc/keys"), gh).is_err());
+        assert!(jwks_uri_of(r#"{"issuer": "https://token.actions.githubusercontent.com"}"#, gh).unwrap_err().contains("jwks_uri"));
+        assert!(jwks_uri_of("<html>", gh).is_err());
     }
 }

@@ -13,6 +13,7 @@
 pub mod exchange;
 pub mod issuer;
 pub mod policy;
+pub mod token;
 pub mod verify;
 
 pub use exchange::{is_exchanged_token, token_hash};

@@ -117,6 +117,7 @@ mod tests {
             email: "alice@example.com".into(),
             orgs,
             token_name: None,
+            token_org: None,
         }
     }
 
