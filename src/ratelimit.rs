@@ -2,7 +2,7 @@
 //!
 //! The counting is the Workers rate-limiting binding's (one counter per key per Cloudflare location, shared by
 //! every isolate there; `wrangler dev` runs the same binding locally). A counter in an isolate would not be a
-//! limit: a worker runs in many isolates. Two limits, both per minute:
+//! limit: a worker runs in many isolates. Three limits, all per minute:
 //!
 //! - **Per credential** (`PROCELLA_RATE_LIMIT_PER_MINUTE`, default 100): every authenticated API request, keyed by
 //!   a hash of its `Authorization` value. The execution routes of a running update are exempt (the CLI treats a
@@ -12,6 +12,9 @@
 //!   already accepted costs its client IP (`CF-Connecting-IP`) one attempt *before* it is checked, so failed
 //!   authentications (guessed dev tokens, junk access keys) are limited, a correct guess past the limit is not even
 //!   looked at, and callers this isolate already knows are never slowed by a noisy neighbour behind the same IP.
+//!   Every OIDC token exchange (`POST /api/oauth/token`) costs one too: its ID token is a credential never seen.
+//! - **Per organization and issuer** (`PROCELLA_OIDC_EXCHANGES_PER_MINUTE`, default 60): OIDC token exchanges,
+//!   keyed by the org asked for and the issuer the ID token claims, counted before the token is verified.
 
 use crate::auth::Credential;
 use crate::error::ApiError;

@@ -68,7 +68,7 @@ class Settings:
     bundle_dir: str
     assets_dir: str
     # Per-minute limits by the worker variable that carries them (procella:rateLimitPerMinute,
-    # procella:authAttemptsPerMinute).
+    # procella:authAttemptsPerMinute, procella:oidcExchangesPerMinute).
     rate_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -170,7 +170,8 @@ def load_settings(
             "Workers & Pages)")
 
     rate_limits = {}
-    for rl, key in zip(contract.RATE_LIMITS, ("procella:rateLimitPerMinute", "procella:authAttemptsPerMinute")):
+    keys = ("procella:rateLimitPerMinute", "procella:authAttemptsPerMinute", "procella:oidcExchangesPerMinute")
+    for rl, key in zip(contract.RATE_LIMITS, keys, strict=True):
         raw = get(key)
         if raw is None:
             rate_limits[rl.variable] = rl.default_limit

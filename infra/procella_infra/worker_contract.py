@@ -55,7 +55,7 @@ class RateLimit:
     variable: str
 
 
-# Per credential and per client IP (src/ratelimit.rs). Both deployment paths set the configured limit and the
+# Per credential, per client IP and per org and issuer (src/ratelimit.rs). Both deployment paths set the configured limit and the
 # variable from one value; namespace IDs must be unique in the Cloudflare account.
 RATE_LIMIT_PERIOD = 60
 # The worker's scheduled handler purges audit log entries past PROCELLA_AUDIT_RETENTION_DAYS, daily.
@@ -64,6 +64,8 @@ CRON_SCHEDULES = ("30 3 * * *",)
 RATE_LIMITS = (
     RateLimit("CREDENTIAL_LIMITER", "1001", 100, "PROCELLA_RATE_LIMIT_PER_MINUTE"),
     RateLimit("AUTH_ATTEMPT_LIMITER", "1002", 20, "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE"),
+    # OIDC token exchanges per organization and issuer.
+    RateLimit("OIDC_EXCHANGE_LIMITER", "1003", 60, "PROCELLA_OIDC_EXCHANGES_PER_MINUTE"),
 )
 
 # The worker's variables and secrets that production sets (the full list is in the repository README, "Configuration").

@@ -130,4 +130,5 @@ def test_a_rate_limit_must_be_a_whole_number_of_requests_a_minute(config, value)
 
 def test_rate_limits_default_to_the_workers_defaults(config):
     assert settings_for(config).rate_limits == {
-        "PROCELLA_RATE_LIMIT_PER_MINUTE": 100, "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": 20}
+        "PROCELLA_RATE_LIMIT_PER_MINUTE": 100, "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": 20,
+        "PROCELLA_OIDC_EXCHANGES_PER_MINUTE": 60}

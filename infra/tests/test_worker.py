@@ -70,6 +70,8 @@ def test_rate_limits_are_bound_at_their_defaults_with_the_variables_that_carry_t
     assert b["AUTH_ATTEMPT_LIMITER"]["simple"] == {"limit": 20, "period": 60}
     assert b["PROCELLA_RATE_LIMIT_PER_MINUTE"]["text"] == "100"
     assert b["PROCELLA_AUTH_ATTEMPTS_PER_MINUTE"]["text"] == "20"
+    assert b["OIDC_EXCHANGE_LIMITER"]["simple"] == {"limit": 60, "period": 60}
+    assert b["PROCELLA_OIDC_EXCHANGES_PER_MINUTE"]["text"] == "60"
 
 
 def test_one_setting_sets_a_limit_on_the_binding_and_in_the_variable(config):
@@ -83,7 +85,8 @@ def test_nothing_else_is_bound(script):
     assert set(bound(script)) == {
         "DB", "CHECKPOINTS", "STACK_LEASES", "PROCELLA_AUTH_MODE", "PROCELLA_DESCOPE_PROJECT_ID",
         "PROCELLA_DESCOPE_MANAGEMENT_KEY", "PROCELLA_ENCRYPTION_KEY", "CREDENTIAL_LIMITER", "AUTH_ATTEMPT_LIMITER",
-        "PROCELLA_RATE_LIMIT_PER_MINUTE", "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE"}
+        "PROCELLA_RATE_LIMIT_PER_MINUTE", "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE", "OIDC_EXCHANGE_LIMITER",
+        "PROCELLA_OIDC_EXCHANGES_PER_MINUTE"}
 
 
 def test_the_bundle_wrangler_built_is_uploaded_with_its_wasm_and_static_assets(bundle_dir, assets_dir, script):

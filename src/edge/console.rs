@@ -124,7 +124,8 @@ fn widgets(list: &[(&str, &str)]) -> Value {
     Value::Object(list.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect())
 }
 
-/// `GET /api/console/settings?org=`: the Settings page's widget configuration, for admins of the org only.
+/// `GET /api/console/settings?org=`: the Settings page's configuration (the Descope widgets' in descope mode), for
+/// admins of the org only.
 pub fn settings(config: &Config, caller: &Caller, url: &Url) -> ApiResult<Response> {
     let org = url.query_pairs().find(|(k, _)| k == "org").map(|(_, v)| v.into_owned());
     let org = org.or_else(|| caller.default_org().map(str::to_owned)).unwrap_or_default();
@@ -132,9 +133,12 @@ pub fn settings(config: &Config, caller: &Caller, url: &Url) -> ApiResult<Respon
     if membership.role != Role::Admin {
         return Err(ApiError::forbidden(format!("settings of organization '{org}' are for its admins; you are a {}", membership.role)));
     }
-    let d = descope_settings(config)?;
-    json(&json!({ "org": org, "projectId": d.project_id, "baseUrl": d.base_url, "tenantId": membership.tenant,
-                  "widgets": widgets(&WIDGETS_SETTINGS) }))
+    // Dev mode has no Descope widgets, but the OIDC trust settings are the same in both modes.
+    let AuthConfig::Descope(d) = &config.auth else {
+        return json(&json!({ "org": org, "mode": "dev" }));
+    };
+    json(&json!({ "org": org, "mode": "descope", "projectId": d.project_id, "baseUrl": d.base_url,
+                  "tenantId": membership.tenant, "widgets": widgets(&WIDGETS_SETTINGS) }))
 }
 
 /// `GET /api/console/tokens`: the Tokens page's widget configuration (the caller's own keys and profile).

@@ -14,6 +14,8 @@ use worker::Env;
 const CREDENTIALS: &str = "CREDENTIAL_LIMITER";
 /// Counts authentication attempts per client IP.
 const AUTH_ATTEMPTS: &str = "AUTH_ATTEMPT_LIMITER";
+/// Counts OIDC token exchanges per organization and issuer.
+const EXCHANGES: &str = "OIDC_EXCHANGE_LIMITER";
 /// How long an accepted credential spares its IP's attempt budget. It never grants access: the credential is
 /// still checked on every request.
 const ACCEPTED_TTL_SECS: u64 = 300;
@@ -72,13 +74,12 @@ pub async fn count_request(env: &Env, limits: &Limits, hash: &str, t: u64) -> Ap
     }
 }
 
-/// One OIDC token exchange for `org` of a token claiming issuer `issuer_url` (counted under the credential
-/// binding, with its own key and limit).
+/// One OIDC token exchange for `org` of a token claiming issuer `issuer_url`.
 ///
 /// # Errors
 /// 429 with `Retry-After` past `PROCELLA_OIDC_EXCHANGES_PER_MINUTE`.
 pub async fn count_exchange(env: &Env, limits: &Limits, org: &str, issuer_url: &str, t: u64) -> ApiResult<()> {
-    if allow(env, CREDENTIALS, &ratelimit::exchange_key(org, issuer_url), limits.oidc_exchanges).await {
+    if allow(env, EXCHANGES, &ratelimit::exchange_key(org, issuer_url), limits.oidc_exchanges).await {
         Ok(())
     } else {
         let what = format!("exchanging this issuer's tokens for organization '{org}'");
@@ -86,9 +87,9 @@ pub async fn count_exchange(env: &Env, limits: &Limits, org: &str, issuer_url: &
     }
 }
 
-/// Whether both limiters are bound (for `/healthz`).
+/// Whether every limiter is bound (for `/healthz`).
 pub fn bound(env: &Env) -> bool {
-    [CREDENTIALS, AUTH_ATTEMPTS].iter().all(|b| Reflect::get(env, &JsValue::from_str(b)).is_ok_and(|v| !v.is_undefined()))
+    [CREDENTIALS, AUTH_ATTEMPTS, EXCHANGES].iter().all(|b| Reflect::get(env, &JsValue::from_str(b)).is_ok_and(|v| !v.is_undefined()))
 }
 
 /// Counts one request under `key` and says whether it is within `limit`. The limit goes with the call, which

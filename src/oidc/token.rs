@@ -26,7 +26,7 @@ impl StoredToken {
     ///
     /// An organization token acts as the organization (Pulumi Cloud's shape: its login is the org's, so `pulumi
     /// stack init` defaults to it) and is named in `whoami -v` and the audit log by its name; a personal token
-    /// acts as its user, in this one organization only, with the policy's role.
+    /// acts as its user, in this one organization only, with the policy's role, and is audited under that login.
     ///
     /// # Errors
     /// 401 once it has expired, or when the row holds a role or kind this version does not know.
@@ -54,6 +54,8 @@ impl StoredToken {
                 name: login.clone(),
                 email: String::new(),
                 orgs,
+                // Named in `whoami -v` (the CLI keeps a local tokenInfo for any exchanged token, so it could not
+                // say "personal" anyway), audited under the login.
                 token_name: Some(self.name.clone()),
                 token_org: None,
             },
@@ -96,6 +98,7 @@ mod tests {
     fn a_personal_token_acts_as_its_user_in_that_org_only() {
         let c = token("personal", Some("ada")).caller(0).unwrap();
         assert_eq!((c.login.as_str(), c.actor(), c.token_org.as_deref()), ("ada", "ada", None));
+        assert_eq!(c.token_name.as_deref(), Some("oidc:github:repo:acme/app"));
         assert_eq!(c.orgs.len(), 1);
         assert!(token("personal", None).caller(0).is_err(), "a personal token needs its user");
     }

@@ -69,6 +69,10 @@ ROUTES = [
     ("GET", "/api/console/tokens", None), ("DELETE", "/api/admin/{org}/misnamed-stacks?{query}", None),
     ("OPTIONS", "/api/user", None), ("PUT", "/api/stacks/{org}/{project}/{stack}", None),
     ("GET", "/api/orgs/{org}/auditlogs?{query}", None), ("GET", "/api/{junk}", None),
+    ("POST", "/api/oauth/token", "oauth"), ("GET", "/api/orgs/{org}/oidc/issuers", None),
+    ("POST", "/api/orgs/{org}/oidc/issuers", "issuer"), ("PUT", "/api/orgs/{org}/oidc/issuers/{id}", "issuer"),
+    ("DELETE", "/api/orgs/{org}/oidc/issuers/{id}", None), ("GET", "/api/orgs/{org}/oidc/tokens", None),
+    ("DELETE", "/api/orgs/{org}/oidc/tokens/{id}", None), ("GET", "/api/user", "exchanged"),
 ]
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
@@ -105,6 +109,22 @@ def shape(kind, draw):
         "batch-encrypt": lambda: {"plaintexts": v([b64()])},
         "batch-decrypt": lambda: {"ciphertexts": v([b64()])},
         "cli-token": lambda: {"description": v("x")},
+        "issuer": lambda: {"name": v("fuzz"), "url": v("https://fuzz.example"), "audiences": v(["urn:pulumi:org:dev-org"]),
+                           "maxExpirationSeconds": v(600),
+                           "policies": v([{"name": v("p"), "role": v("member"), "tokenType": v("organization"),
+                                           "claims": v({"sub": v("repo:*")})}])},
+        # The token endpoint's form, as the fields the CLI sends with right or wrong values.
+        "oauth": lambda: {"grant_type": draw(st.sampled_from(["urn:ietf:params:oauth:grant-type:token-exchange",
+                                                              "refresh_token", "password", ""])),
+                          "audience": draw(st.one_of(st.just("urn:pulumi:org:dev-org"), st.text(max_size=40))),
+                          "subject_token": draw(st.sampled_from(["eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL3gifQ.",
+                                                                 "a.b.c", "", "x" * 20000])),
+                          "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+                          "requested_token_type": draw(st.sampled_from([
+                              "urn:pulumi:token-type:access_token:organization", "urn:pulumi:token-type:access_token:team",
+                              "urn:pulumi:token-type:access_token:personal", "x"])),
+                          "scope": draw(st.sampled_from(["", "user:ada", "team:ops", "user:"])),
+                          "expiration": draw(st.sampled_from(["7200", "0", "-1", "1h", "99999999999999999999"]))},
     }
     return bodies[kind]()
 
@@ -128,7 +148,12 @@ def requests(draw):
     body_kind = draw(st.sampled_from(["shape", "shape", "random", "none", "array", "deep", "huge", "badgzip",
                                       "gzip", "utf8", "empty"]))
     body, gz = None, False
-    if body_kind == "shape" and kind:
+    if body_kind == "shape" and kind == "oauth":
+        from urllib.parse import urlencode
+        body = urlencode(shape(kind, draw)).encode()
+    elif body_kind == "shape" and kind == "exchanged":
+        body = None
+    elif body_kind == "shape" and kind:
         body = json.dumps(shape(kind, draw), default=str).encode()
     elif body_kind == "random":
         body = json.dumps(draw(JSON)).encode()
@@ -150,14 +175,16 @@ def requests(draw):
         body = b""
     # Valid credentials (the admin most) half the time, so handlers are reached as often as refusals.
     cred = draw(st.sampled_from(["admin"] * 6 + ["member", "viewer", "eve", "eve", "none", "junk", "update-junk",
-                                                  "bearer-junk", "malformed", "twice", "basic"]))
+                                                  "bearer-junk", "malformed", "twice", "basic", "oidc-junk"]))
     return {"method": method, "route": template.split("?")[0], "path": path, "body": body, "gzip": gz, "cred": cred,
             "content_type": draw(st.sampled_from(["application/json", "text/plain", "", "application/x-www-form-urlencoded"]))}
 
 
 AUTH = {"admin": f"token {ADMIN_TOKEN}", "member": f"token {MEMBER_TOKEN}", "viewer": f"token {VIEWER_TOKEN}",
         "eve": f"token {EVE_TOKEN}", "junk": "token not-a-real-token", "update-junk": "update-token 123e4567",
-        "bearer-junk": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig", "malformed": "token", "basic": "Basic dXNlcjpwYXNz"}
+        "bearer-junk": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig", "malformed": "token", "basic": "Basic dXNlcjpwYXNz",
+        # The shape of an exchanged OIDC token, never issued: looked up by hash and refused.
+        "oidc-junk": "token pul-oidc-" + "ab" * 32}
 
 
 def send(url, r, timeout=30):
@@ -193,7 +220,9 @@ def problems(r, status, body):
     if status >= 400 and r["method"] != "HEAD":
         try:
             err = json.loads(body)
-            if not (isinstance(err, dict) and set(err) == {"code", "message"} and err["code"] == status
+            # The token endpoint's errors also carry RFC 6749's `error`/`error_description` (for OAuth clients).
+            oauth = {"error", "error_description"} if r["route"] == "/api/oauth/token" else set()
+            if not (isinstance(err, dict) and set(err) - oauth == {"code", "message"} and err["code"] == status
                     and isinstance(err["message"], str)):
                 out.append(f"error not in the Pulumi shape: {body[:200]!r}")
         except ValueError:

@@ -362,3 +362,60 @@ def test_the_audit_page_lists_filters_and_exports_the_log(server, page, unique):
     sign_in_dev(page, f"{server.url}/audit?org={ORG}", "tok-member")
     page.goto(f"{server.url}/audit?org={ORG}")
     expect(page.locator("#page-error")).to_contain_text("admin")
+
+
+def test_the_settings_page_shows_and_edits_oidc_issuers(server, page, fake_oidc, unique):
+    from conftest import github_claims
+    name = unique("gh")
+    url = fake_oidc.issuer(name)
+    sign_in_dev(page, f"{server.url}/settings?org={ORG}#oidc", ADMIN_TOKEN)
+    expect(page.locator("#settings-unavailable")).to_contain_text("dev mode")
+    expect(page.locator("#tab-oidc")).to_have_attribute("aria-selected", "true")
+
+    # A bad URL is refused with the API's reason, in the form.
+    page.click("#oidc-add")
+    page.fill("#oidc-name", name)
+    page.fill("#oidc-url", "http://ci.example.com")
+    page.click("#oidc-save")
+    expect(page.locator("#oidc-error")).to_contain_text("must use https")
+    page.fill("#oidc-url", url)
+    page.fill("#oidc-policies", json.dumps([{"name": "main", "role": "member",
+                                             "claims": {"repository": "acme/app", "ref": "refs/heads/main"}}]))
+    page.click("#oidc-save")
+    issuer = page.locator(f"[data-testid=oidc-issuer][data-name='{name}']")
+    expect(issuer).to_contain_text(url)
+    expect(issuer).to_contain_text(f"urn:pulumi:org:{ORG}")
+    expect(issuer.locator("[data-testid=oidc-policy]")).to_have_text(
+        "main: member when ref = refs/heads/main, repository = acme/app")
+
+    # Edited: the new policy is what the API now holds, and what the next exchange is checked against.
+    issuer.locator("[data-testid=oidc-edit]").click()
+    page.fill("#oidc-policies", json.dumps([{"name": "any-branch", "role": "viewer", "claims": {"repository": "acme/*"}}]))
+    page.click("#oidc-save")
+    expect(issuer.locator("[data-testid=oidc-policy]")).to_have_text("any-branch: viewer when repository = acme/*")
+    stored = [i for i in server.request("GET", f"/api/orgs/{ORG}/oidc/issuers", ADMIN_TOKEN).json()["issuers"]
+              if i["name"] == name]
+    assert stored[0]["policies"][0]["role"] == "viewer"
+
+    # A token exchanged through it is listed and revoked from the page.
+    form = urllib.parse.urlencode({
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "audience": f"urn:pulumi:org:{ORG}",
+        "subject_token": fake_oidc.mint(name, github_claims(url, ORG, ref="refs/heads/dev")),
+        "subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}).encode()
+    granted = server.request("POST", "/api/oauth/token", raw=form,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert granted.status == 200, granted.body
+    token = granted.json()["access_token"]
+    page.reload()
+    row = page.locator("[data-testid=oidc-token]", has_text=f"oidc:{name}:")
+    expect(row).to_contain_text("viewer")
+    row.locator("[data-testid=oidc-revoke]").click()
+    expect(row).to_have_count(0)
+    assert server.request("GET", "/api/user", token).status == 401
+
+    # Removing asks first; then the issuer is gone.
+    page.once("dialog", lambda d: d.accept())
+    issuer.locator("[data-testid=oidc-delete]").click()
+    expect(issuer).to_have_count(0)
+    assert not [i for i in server.request("GET", f"/api/orgs/{ORG}/oidc/issuers", ADMIN_TOKEN).json()["issuers"]
+                if i["name"] == name]

@@ -102,6 +102,8 @@ export function client(cfg, token) {
   return {
     get: (path, params) => apiFetch(cfg, token, path, { params }),
     post: (path, body) => apiFetch(cfg, token, path, { method: 'POST', body }),
+    put: (path, body) => apiFetch(cfg, token, path, { method: 'PUT', body }),
+    del: (path) => apiFetch(cfg, token, path, { method: 'DELETE' }),
     stream: (path, onEvent) => apiStream(cfg, token, path, onEvent),
   };
 }

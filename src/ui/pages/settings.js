@@ -1,10 +1,12 @@
-// /settings: organization administration (Users, Roles, Audit Log, Tenant) through Descope widgets.
+// /settings: organization administration: Users, Roles, Audit Log and Tenant through Descope widgets (descope
+// mode), and the OIDC issuers CI pipelines log in through (both modes).
 // The API decides who may see it (403 for non-admins); the page only shows its answer.
 import { h, replace, loading, errorBox } from '../lib/dom.js';
 import { mountLayout, pageHeader } from '../lib/layout.js';
 import { requireUser } from '../lib/auth.js';
 import { tabs } from '../lib/tabs.js';
 import { widgetPanel } from '../lib/widgets.js';
+import { oidcPanel } from '../lib/oidc-issuers.js';
 
 async function chooseOrg(cfg, user, api) {
   const fromQuery = new URLSearchParams(location.search).get('org');
@@ -57,12 +59,15 @@ export async function render(cfg) {
     return;
   }
 
+  const oidc = { key: 'oidc', label: 'OIDC', render: (p) => oidcPanel(p, api, org) };
   const projectId = conf && conf.projectId;
-  if (cfg.mode !== 'descope' || !projectId) {
-    replace(main, header, h('section', { class: 'card', id: 'settings-unavailable' },
-      h('p', null, cfg.mode !== 'descope'
-        ? 'Organization settings need descope mode; in dev mode users and roles come from PROCELLA_DEV_USERS.'
-        : 'Organization settings are not configured: the server has no Descope project ID.')));
+  if (conf.mode !== 'descope' || !projectId) {
+    replace(main, header,
+      h('section', { class: 'card', id: 'settings-unavailable' },
+        h('p', null, conf.mode !== 'descope'
+          ? 'Users and roles need descope mode; in dev mode they come from PROCELLA_DEV_USERS.'
+          : 'Users and roles are not configured: the server has no Descope project ID.')),
+      h('section', { class: 'card', id: 'settings' }, tabs([oidc], { id: 'settings-tabs' })));
     return;
   }
   const widgets = (conf && conf.widgets) || {};
@@ -72,5 +77,6 @@ export async function render(cfg) {
     { key: 'roles', label: 'Roles', render: (p) => widgetPanel(p, () => import('../descope/widget-roles.js'), opts(widgets.roles, 'role-management-widget'), 'role management') },
     { key: 'audit', label: 'Audit Log', render: (p) => widgetPanel(p, () => import('../descope/widget-audit.js'), opts(widgets.audit, 'audit-management-widget'), 'audit log') },
     { key: 'tenant', label: 'Tenant', render: (p) => widgetPanel(p, () => import('../descope/widget-tenant.js'), opts(widgets.tenant, 'tenant-profile-widget'), 'tenant profile') },
+    oidc,
   ], { id: 'settings-tabs' })));
 }
