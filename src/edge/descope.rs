@@ -7,20 +7,19 @@
 //! center). An entry lives until shortly before its JWT's `exp`, at most `PROCELLA_DESCOPE_CACHE_TTL_SECONDS`, so
 //! a revoked key keeps working until then and no longer.
 
-use super::http::ApiResult;
+use super::http::{send_within, ApiResult, NoAnswer};
 use crate::auth::descope::orgs::{self, Binding};
 use crate::auth::descope::{self, DescopeSettings};
 use crate::auth::jwt::{self, Claims, JwtError, KeySet};
 use crate::auth::{Caller, Credential};
 use crate::error::ApiError;
-use futures_util::future::{select, Either};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use super::db;
 use super::memo::{insert_bounded, MAX_ENTRIES};
-use worker::{Cache, D1Database, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Cache, D1Database, Fetch, Headers, Method, Request, RequestInit, Response};
 
 /// How long a call to Descope may take before the request fails with 503 instead of hanging (a Worker's wall
 /// time is not limited, but a CLI waiting on a dead identity provider should hear about it).
@@ -256,16 +255,13 @@ async fn call(url: &str, method: Method, auth: Option<String>, body: Option<&str
         init.with_body(Some(b.into()));
     }
     let req = Request::new_with_init(url, &init)?;
-    let fetch = Fetch::Request(req);
-    let sent = Box::pin(fetch.send());
-    let timeout = Box::pin(Delay::from(DESCOPE_TIMEOUT));
-    let mut resp = match select(sent, timeout).await {
-        Either::Left((Ok(resp), _)) => resp,
-        Either::Left((Err(e), _)) => {
+    let mut resp = match send_within(Fetch::Request(req), DESCOPE_TIMEOUT).await {
+        Ok(resp) => resp,
+        Err(NoAnswer::Failed(e)) => {
             worker::console_error!("Descope unreachable ({url}): {e}");
             return Err(descope::unavailable());
         }
-        Either::Right(_) => {
+        Err(NoAnswer::TimedOut) => {
             worker::console_error!("Descope did not answer within {DESCOPE_TIMEOUT:?} ({url})");
             return Err(descope::unavailable());
         }

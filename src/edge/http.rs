@@ -28,6 +28,25 @@ pub fn error_response(e: &ApiError) -> worker::Result<Response> {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Why an outgoing fetch brought no response.
+pub enum NoAnswer {
+    Failed(worker::Error),
+    TimedOut,
+}
+
+/// Sends `fetch`, giving up after `timeout`: a Workers fetch has no timeout of its own, and a request waiting on a
+/// stuck upstream still counts against the CLI's patience.
+pub async fn send_within(fetch: worker::Fetch, timeout: std::time::Duration) -> Result<Response, NoAnswer> {
+    use futures_util::future::{select, Either};
+    let sent = Box::pin(fetch.send());
+    let timer = Box::pin(worker::Delay::from(timeout));
+    match select(sent, timer).await {
+        Either::Left((Ok(resp), _)) => Ok(resp),
+        Either::Left((Err(e), _)) => Err(NoAnswer::Failed(e)),
+        Either::Right(_) => Err(NoAnswer::TimedOut),
+    }
+}
+
 pub fn json<T: Serialize>(value: &T) -> ApiResult<Response> {
     Ok(Response::from_json(value)?)
 }

@@ -1,7 +1,7 @@
 //! OIDC token exchange at the edge (`crate::oidc` decides): `POST /api/oauth/token`, the issuers' keys fetched
 //! by discovery and cached in the isolate, and authentication of the tokens it issued.
 
-use super::http::{json, read_body, ApiResult};
+use super::http::{json, read_body, send_within, ApiResult, NoAnswer};
 use super::memo::insert_bounded;
 use super::{limits, Seen};
 use crate::auth::Caller;
@@ -12,12 +12,11 @@ use crate::oidc::issuer::jwks_uri_of;
 use crate::oidc::token::StoredToken;
 use crate::oidc::verify::{self, Keys, Refusal};
 use crate::oidc::{policy, token_hash, Issuer};
-use futures_util::future::{select, Either};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Delay, Env, Fetch, Request, Response};
+use worker::{D1Database, Env, Fetch, Request, Response};
 
 /// How long an issuer's keys are used before discovery runs again.
 const KEYS_TTL_SECS: u64 = 600;
@@ -171,15 +170,13 @@ fn unavailable(issuer_url: &str, why: &str) -> ApiError {
 
 async fn get(url: &str, what: &str) -> ApiResult<String> {
     let fetch = Fetch::Url(url.parse().map_err(|_| unavailable(url, &format!("its {what} URL is invalid")))?);
-    let sent = Box::pin(fetch.send());
-    let timeout = Box::pin(Delay::from(FETCH_TIMEOUT));
-    let mut resp = match select(sent, timeout).await {
-        Either::Left((Ok(resp), _)) => resp,
-        Either::Left((Err(e), _)) => {
+    let mut resp = match send_within(fetch, FETCH_TIMEOUT).await {
+        Ok(resp) => resp,
+        Err(NoAnswer::Failed(e)) => {
             worker::console_error!("fetching {url}: {e}");
             return Err(unavailable(url, &format!("its {what} could not be fetched")));
         }
-        Either::Right(_) => return Err(unavailable(url, &format!("its {what} did not arrive within 5 s"))),
+        Err(NoAnswer::TimedOut) => return Err(unavailable(url, &format!("its {what} did not arrive within 5 s"))),
     };
     let status = resp.status_code();
     if !(200..300).contains(&status) {

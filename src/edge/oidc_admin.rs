@@ -140,6 +140,17 @@ fn check_unique(existing: &[Issuer], spec: &IssuerSpec, except: Option<&str>) ->
     Ok(())
 }
 
+/// A spec's stored columns: name, url, audiences and policies (JSON), max_expiration_secs.
+fn stored_fields(spec: &IssuerSpec) -> ApiResult<[JsValue; 5]> {
+    Ok([
+        s(&spec.name),
+        s(&spec.url),
+        s(&serde_json::to_string(&spec.audiences)?),
+        s(&serde_json::to_string(&spec.policies)?),
+        spec.max_expiration_seconds.map_or(JsValue::NULL, |v| int(v as i64)),
+    ])
+}
+
 /// `POST /api/orgs/{org}/oidc/issuers`: registers an issuer; 201 with it.
 pub async fn create_issuer(db: &D1Database, caller: &Caller, org: &str, req: &mut Request) -> ApiResult<Response> {
     require_admin(caller, org)?;
@@ -156,32 +167,15 @@ pub async fn create_issuer(db: &D1Database, caller: &Caller, org: &str, req: &mu
     getrandom::getrandom(&mut id).map_err(|_| ApiError::internal("internal error: no randomness"))?;
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let now = now_ms();
+    let [name, url, audiences, policies, max] = stored_fields(&spec)?;
     db.prepare(
         "INSERT INTO oidc_issuers (id, org, name, url, audiences, policies, max_expiration_secs, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
     )
-    .bind(&[
-        s(&id),
-        s(org),
-        s(&spec.name),
-        s(&spec.url),
-        s(&serde_json::to_string(&spec.audiences)?),
-        s(&serde_json::to_string(&spec.policies)?),
-        spec.max_expiration_seconds.map_or(JsValue::NULL, |v| int(v as i64)),
-        int(now),
-    ])?
+    .bind(&[s(&id), s(org), name, url, audiences, policies, max, int(now)])?
     .run()
     .await?;
-    let issuer = Issuer {
-        id,
-        name: spec.name,
-        url: spec.url,
-        audiences: spec.audiences,
-        max_expiration_seconds: spec.max_expiration_seconds,
-        policies: spec.policies,
-        created_at: now,
-        updated_at: now,
-    };
+    let issuer = spec.into_issuer(id, now, now);
     Ok(json(&issuer)?.with_status(201))
 }
 
@@ -197,32 +191,15 @@ pub async fn replace_issuer(db: &D1Database, caller: &Caller, org: &str, id: &st
     };
     check_unique(&existing, &spec, Some(id))?;
     let now = now_ms();
+    let [name, url, audiences, policies, max] = stored_fields(&spec)?;
     db.prepare(
         "UPDATE oidc_issuers SET name = ?3, url = ?4, audiences = ?5, policies = ?6, max_expiration_secs = ?7,
          updated_at = ?8 WHERE org = ?1 AND id = ?2",
     )
-    .bind(&[
-        s(org),
-        s(id),
-        s(&spec.name),
-        s(&spec.url),
-        s(&serde_json::to_string(&spec.audiences)?),
-        s(&serde_json::to_string(&spec.policies)?),
-        spec.max_expiration_seconds.map_or(JsValue::NULL, |v| int(v as i64)),
-        int(now),
-    ])?
+    .bind(&[s(org), s(id), name, url, audiences, policies, max, int(now)])?
     .run()
     .await?;
-    json(&Issuer {
-        id: id.to_owned(),
-        name: spec.name,
-        url: spec.url,
-        audiences: spec.audiences,
-        max_expiration_seconds: spec.max_expiration_seconds,
-        policies: spec.policies,
-        created_at: old.created_at,
-        updated_at: now,
-    })
+    json(&spec.into_issuer(id.to_owned(), old.created_at, now))
 }
 
 #[derive(Deserialize)]

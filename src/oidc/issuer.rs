@@ -84,6 +84,22 @@ pub struct Issuer {
     pub updated_at: i64,
 }
 
+impl IssuerSpec {
+    /// The issuer a validated spec makes, under its id and times.
+    pub fn into_issuer(self, id: String, created_at: i64, updated_at: i64) -> Issuer {
+        Issuer {
+            id,
+            name: self.name,
+            url: self.url,
+            audiences: self.audiences,
+            max_expiration_seconds: self.max_expiration_seconds,
+            policies: self.policies,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 /// The audience `pulumi login --oidc-org <org>` asks for, and every issuer's default.
 pub fn org_audience(org: &str) -> String {
     format!("urn:pulumi:org:{org}")
