@@ -2,7 +2,7 @@
 # Runs the benchmarks (not part of scripts/test.sh): prints one table of figures, each against a reference
 # measured in the same run. Installs what it needs first (scripts/tools.sh).
 #   scripts/bench.sh [sections...] [--sizes 10,100,1000] [--repeats N] [--out tests/bench/RESULTS.md]
-# Sections: overhead descope limits load fuzz live up journal large size native (all by default); `scripts/bench.sh journal` runs one.
+# Sections: overhead descope oidc limits load fuzz live up journal large size native (all by default); `scripts/bench.sh journal` runs one.
 # wrangler dev rebuilds the worker when src/ changes: do not edit src/ while it runs (the table warns if it did).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

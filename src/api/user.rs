@@ -117,6 +117,7 @@ mod tests {
             orgs: vec![OrgRole { org: "acme".into(), role: Role::Admin, tenant: None }, OrgRole { org: "beta".into(), role: Role::Viewer, tenant: None }],
             token_name: Some("ci key".into()),
             token_org: None,
+            via_oidc: false,
         };
         let v = serde_json::to_value(ServiceUser::of(&c)).unwrap();
         assert_eq!(v["githubLogin"], "alice");

@@ -95,6 +95,7 @@ impl DevUsers {
                         orgs: vec![OrgRole { org, role, tenant: None }],
                         token_name: None,
                         token_org: None,
+                        via_oidc: false,
                         login,
                     },
                 }),

@@ -88,6 +88,10 @@ pub struct Caller {
     /// shows it, and the audit log names the token rather than the org as the actor. `None` for anything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_org: Option<String>,
+    /// Whether the credential came from an OIDC exchange: such a caller may not change the OIDC trust that let
+    /// it in (an admin-role CI token could otherwise register an issuer of its own and outlive its revocation).
+    #[serde(default)]
+    pub via_oidc: bool,
 }
 
 impl Caller {
@@ -182,6 +186,7 @@ mod tests {
             orgs: orgs.iter().map(|(o, r)| OrgRole { org: (*o).into(), role: *r, tenant: None }).collect(),
             token_name: None,
             token_org: None,
+            via_oidc: false,
         }
     }
 

@@ -16,7 +16,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Fetch, Request, Response};
+use futures_util::StreamExt;
+use worker::{D1Database, Env, Fetch, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// How long an issuer's keys are used before discovery runs again.
 const KEYS_TTL_SECS: u64 = 600;
@@ -29,6 +30,9 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// How long an isolate trusts a token row it read: another isolate's revocation takes effect within this.
 const CALLER_TTL_SECS: u64 = 60;
+/// Key sets an isolate keeps (one per issuer URL in use); past it the cache starts over. A set holds at most
+/// `verify::MAX_KEYS` keys, so the cache stays far inside the isolate's 128 MB.
+const MAX_CACHED_ISSUERS: usize = 256;
 
 struct CachedKeys {
     keys: Keys,
@@ -46,22 +50,29 @@ fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// `POST /api/oauth/token`. Every exchange costs its client IP an authentication attempt before the ID token is
-/// looked at (so refused exchanges are limited like failed logins), and counts against its org and issuer's
-/// per-minute limit. Refusals are audited as failed authentications, grants as `token.exchange`.
+/// `POST /api/oauth/token`. A refused exchange costs its client IP an authentication attempt, like a failed
+/// login (past the limit the answer is 429: a valid ID token cannot be guessed, so checking it first costs only
+/// a signature check); a granted one counts against its org and issuer's per-minute limit. Refusals are audited
+/// as failed authentications, grants as `token.exchange`.
 pub async fn exchange(env: &Env, db: &D1Database, config: &Config, req: &mut Request, trail: &mut Seen) -> ApiResult<Response> {
     let t = limits::now_secs();
-    limits::count_auth_attempt(env, &config.limits, trail.ip.as_deref(), t).await?;
     let result = grant(env, db, config, req, trail, t).await;
     match &result {
         Ok(_) => {
             let actor = trail.actor.clone();
             trail.note(actor.as_deref(), crate::audit::TOKEN_EXCHANGE, 200);
         }
-        Err(e) if e.status == 401 || e.status == 403 => trail.note(None, crate::audit::AUTH_FAILED, e.status),
+        Err(e) if e.status == 401 || e.status == 403 => {
+            trail.note(None, crate::audit::AUTH_FAILED, e.status);
+            worker::console_log!("oidc exchange refused: org {}: {}", trail.org.as_deref().unwrap_or("-"), e.message);
+            limits::count_auth_attempt(env, &config.limits, trail.ip.as_deref(), t).await?;
+        }
         Err(_) => {}
     }
-    result
+    let mut response = result?;
+    // RFC 6749 §5.1: a response carrying a token is never stored by a cache.
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
 }
 
 async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, trail: &mut Seen, t: u64) -> ApiResult<Response> {
@@ -74,7 +85,6 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
         Some(user) => format!("{org}: personal token for {user}"),
     });
     let iss = verify::unverified_issuer(&asked.subject_token)?;
-    limits::count_exchange(env, &config.limits, org, &iss, t).await?;
     let Some(issuer) = super::oidc_admin::issuer_by_url(db, org, &iss).await? else {
         let shown: String = iss.chars().take(200).collect();
         return Err(refusal(
@@ -84,7 +94,9 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
         ));
     };
     let claims = verified(&issuer, &asked.subject_token, t).await?;
-    let granted = policy::decide(&issuer.name, &issuer.policies, &claims, asked.requested())?;
+    let granted = policy::decide(&issuer.policies, &claims, asked.requested())?;
+    // Counted once the token is known good: junk sent in an org's name cannot use up its pipelines' budget.
+    limits::count_exchange(env, &config.limits, org, &issuer.url, t).await?;
     let secs = exchange::lifetime(
         asked.expiration,
         &[granted.max_expiration_seconds, issuer.max_expiration_seconds],
@@ -111,7 +123,10 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
         created_at: now,
         expires_at: now + (secs as i64) * 1000,
     };
-    super::oidc_admin::insert_token(db, &token_hash(&token), &row).await?;
+    // Only if the issuer is still as it was read: a removal or an edit that landed during the key fetch wins.
+    if !super::oidc_admin::insert_token(db, &token_hash(&token), &row, issuer.updated_at).await? {
+        return Err(refusal(409, "invalid_grant", "the issuer's settings changed during this exchange; try again"));
+    }
     trail.actor = Some(match &asked.personal {
         None => name,
         Some(user) => user.clone(),
@@ -158,7 +173,13 @@ async fn fetch_keys(issuer_url: &str, t: u64) -> ApiResult<Keys> {
     let jwks_uri = jwks_uri_of(&discovery, issuer_url).map_err(|why| unavailable(issuer_url, &why))?;
     let body = get(&jwks_uri, "key set").await?;
     let keys = Keys::from_jwks_json(&body).map_err(|why| unavailable(issuer_url, &why))?;
-    KEYS.with(|k| insert_bounded(&mut k.borrow_mut(), issuer_url.to_owned(), CachedKeys { keys: keys.clone(), fetched_at: t }));
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.len() >= MAX_CACHED_ISSUERS && !k.contains_key(issuer_url) {
+            k.clear();
+        }
+        k.insert(issuer_url.to_owned(), CachedKeys { keys: keys.clone(), fetched_at: t });
+    });
     Ok(keys)
 }
 
@@ -169,7 +190,12 @@ fn unavailable(issuer_url: &str, why: &str) -> ApiError {
 }
 
 async fn get(url: &str, what: &str) -> ApiResult<String> {
-    let fetch = Fetch::Url(url.parse().map_err(|_| unavailable(url, &format!("its {what} URL is invalid")))?);
+    // Redirects are not followed: each URL was checked to be https (or loopback), and a redirect could lead
+    // anywhere. A 3xx is then an answer like any other non-2xx.
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_redirect(RequestRedirect::Manual);
+    let request = Request::new_with_init(url, &init).map_err(|_| unavailable(url, &format!("its {what} URL is invalid")))?;
+    let fetch = Fetch::Request(request);
     let mut resp = match send_within(fetch, FETCH_TIMEOUT).await {
         Ok(resp) => resp,
         Err(NoAnswer::Failed(e)) => {
@@ -182,11 +208,23 @@ async fn get(url: &str, what: &str) -> ApiResult<String> {
     if !(200..300).contains(&status) {
         return Err(unavailable(url, &format!("fetching its {what} answered HTTP {status}")));
     }
-    let text = resp.text().await.map_err(|_| unavailable(url, &format!("its {what} could not be read")))?;
-    if text.len() > MAX_DOCUMENT_BYTES {
-        return Err(unavailable(url, &format!("its {what} is larger than 256 KB")));
+    let too_large = || unavailable(url, &format!("its {what} is larger than 256 KB"));
+    let declared = resp.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_DOCUMENT_BYTES) {
+        return Err(too_large());
     }
-    Ok(text)
+    // Read as it streams and cut off at the cap: the isolate's 128 MB is not the issuer's to fill.
+    let unreadable = || unavailable(url, &format!("its {what} could not be read"));
+    let mut stream = resp.stream().map_err(|_| unreadable())?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| unreadable())
 }
 
 /// Authenticates a token this backend issued: by its hash in D1, then from this isolate's memory for at most

@@ -82,10 +82,12 @@ async fn issuers_of(db: &D1Database, org: &str) -> ApiResult<Vec<Issuer>> {
     rows.into_iter().map(IssuerRow::issuer).collect()
 }
 
-pub async fn insert_token(db: &D1Database, hash: &str, t: &StoredToken) -> ApiResult<()> {
-    db.prepare(
+/// Stores a new token, if its issuer is still there as last updated at `issuer_updated_at`; whether it did.
+pub async fn insert_token(db: &D1Database, hash: &str, t: &StoredToken, issuer_updated_at: i64) -> ApiResult<bool> {
+    let result = db.prepare(
         "INSERT INTO oidc_tokens (hash, id, org, issuer_id, name, kind, login, role, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+         WHERE EXISTS (SELECT 1 FROM oidc_issuers WHERE id = ?4 AND org = ?3 AND updated_at = ?11)",
     )
     .bind(&[
         s(hash),
@@ -98,10 +100,11 @@ pub async fn insert_token(db: &D1Database, hash: &str, t: &StoredToken) -> ApiRe
         s(&t.role),
         int(t.created_at),
         int(t.expires_at),
+        int(issuer_updated_at),
     ])?
     .run()
     .await?;
-    Ok(())
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
 
 /// Removes tokens that have expired (the daily Cron Trigger); how many went.
@@ -111,11 +114,15 @@ pub async fn purge_expired(db: &D1Database, now_ms: i64) -> worker::Result<i64> 
 }
 
 fn require_admin(caller: &Caller, org: &str) -> ApiResult<()> {
-    if caller.role_in(org) == Some(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("managing OIDC trust requires the admin role in organization '{org}'")))
+    if caller.role_in(org) != Some(Role::Admin) {
+        return Err(ApiError::forbidden(format!("managing OIDC trust requires the admin role in organization '{org}'")));
     }
+    if caller.via_oidc {
+        return Err(ApiError::forbidden(
+            "a token from an OIDC exchange cannot manage OIDC trust; use an admin's own credentials",
+        ));
+    }
+    Ok(())
 }
 
 /// `GET /api/orgs/{org}/oidc/issuers`.
@@ -138,6 +145,15 @@ fn check_unique(existing: &[Issuer], spec: &IssuerSpec, except: Option<&str>) ->
         }
     }
     Ok(())
+}
+
+/// A write that lost a race to another registering the same name or URL is the same 409 the check gives.
+fn taken(e: worker::Error) -> ApiError {
+    if e.to_string().contains("UNIQUE constraint failed") {
+        ApiError::conflict("an issuer with this name or URL was registered at the same moment")
+    } else {
+        e.into()
+    }
 }
 
 /// A spec's stored columns: name, url, audiences and policies (JSON), max_expiration_secs.
@@ -174,7 +190,8 @@ pub async fn create_issuer(db: &D1Database, caller: &Caller, org: &str, req: &mu
     )
     .bind(&[s(&id), s(org), name, url, audiences, policies, max, int(now)])?
     .run()
-    .await?;
+    .await
+    .map_err(taken)?;
     let issuer = spec.into_issuer(id, now, now);
     Ok(json(&issuer)?.with_status(201))
 }
@@ -198,7 +215,8 @@ pub async fn replace_issuer(db: &D1Database, caller: &Caller, org: &str, id: &st
     )
     .bind(&[s(org), s(id), name, url, audiences, policies, max, int(now)])?
     .run()
-    .await?;
+    .await
+    .map_err(taken)?;
     json(&spec.into_issuer(id.to_owned(), old.created_at, now))
 }
 

@@ -108,6 +108,10 @@ pub fn parse_form(body: &[u8]) -> Result<ExchangeRequest, ApiError> {
             let user = scope.strip_prefix("user:").filter(|u| !u.is_empty()).ok_or_else(|| {
                 refusal(400, "invalid_request", "a personal token needs scope user:<login> (--oidc-user)")
             })?;
+            // Checked here, before it reaches a message, the audit log or a policy.
+            if crate::names::OrgName::parse(user).is_err() {
+                return Err(refusal(400, "invalid_request", "scope user:<login> does not name a valid login"));
+            }
             Some(user.to_owned())
         }
         _ => return Err(refusal(400, "invalid_request", "unknown requested_token_type")),
@@ -225,6 +229,9 @@ mod tests {
             assert!(e.message.contains(why), "{k}={v}: {}", e.message);
             assert_eq!(e.status, 400);
         }
+        let long = format!("user:{}", "x".repeat(5000));
+        let e = parse_form(&cli_form(&[("requested_token_type", TYPE_PERSONAL), ("scope", &long)])).unwrap_err();
+        assert!(e.message.contains("valid login") && !e.message.contains("xxxx"), "{}", e.message);
         let twice = [cli_form(&[]), b"&scope=x".to_vec()].concat();
         assert!(parse_form(&twice).unwrap_err().message.contains("twice"));
     }

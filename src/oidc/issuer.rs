@@ -132,7 +132,7 @@ impl IssuerSpec {
             return bad(format!("too many policies: at most {MAX_POLICIES}"));
         }
         for (i, p) in self.policies.iter().enumerate() {
-            check_policy(p).map_err(|e| ApiError::bad_request(format!("invalid policy {}: {}", label(p, i), e.message)))?;
+            check_policy(p, &self.url).map_err(|e| ApiError::bad_request(format!("invalid policy {}: {}", label(p, i), e.message)))?;
         }
         Ok(self)
     }
@@ -224,7 +224,7 @@ pub fn jwks_uri_of(discovery: &str, issuer_url: &str) -> Result<String, String> 
     }
 }
 
-fn check_policy(p: &Policy) -> Result<(), ApiError> {
+fn check_policy(p: &Policy, issuer_url: &str) -> Result<(), ApiError> {
     let bad = |m: &str| Err(ApiError::bad_request(m.to_owned()));
     if p.name.len() > MAX_NAME {
         return bad("its name is longer than 64 characters");
@@ -259,7 +259,67 @@ fn check_policy(p: &Policy) -> Result<(), ApiError> {
     if p.claims.values().all(|v| v.chars().all(|c| c == '*')) {
         return bad("every condition is a bare '*': it would match every token of the issuer");
     }
+    if let Some((_, owner_claims)) = SHARED_ISSUERS.iter().find(|(url, _)| *url == issuer_url) {
+        if !p.claims.iter().any(|(claim, pattern)| pins_owner(owner_claims, claim, pattern)) {
+            let names: Vec<&str> = owner_claims.iter().map(|o| o.claim).collect();
+            return Err(ApiError::bad_request(format!(
+                "this issuer signs tokens for anyone's pipelines: a policy needs a condition that names the owner in \
+                 full (on one of {}, with no '*' before the owner ends; e.g. repository: acme/*)",
+                names.join(", ")
+            )));
+        }
+    }
     Ok(())
+}
+
+/// A claim that says whose pipeline a token is: `prefix` is what its value starts with before the owner, and a
+/// `slash` ends the owner (`acme/app`); without one the whole value is the owner, so no `*` may appear in it.
+struct OwnerClaim {
+    claim: &'static str,
+    prefix: &'static str,
+    slash: bool,
+}
+
+const fn owner(claim: &'static str, prefix: &'static str, slash: bool) -> OwnerClaim {
+    OwnerClaim { claim, prefix, slash }
+}
+
+/// Issuers that sign for every repository or project on their platform, and the claims that pin the owner.
+/// With `aud` chosen by whoever asks for the token, only such a condition keeps another owner's pipeline out.
+const SHARED_ISSUERS: [(&str, &[OwnerClaim]); 2] = [
+    (
+        "https://token.actions.githubusercontent.com",
+        &[
+            owner("repository_owner", "", false),
+            owner("repository_owner_id", "", false),
+            owner("repository_id", "", false),
+            owner("repository", "", true),
+            owner("sub", "repo:", true),
+            owner("job_workflow_ref", "", true),
+        ],
+    ),
+    (
+        "https://gitlab.com",
+        &[
+            owner("namespace_path", "", false),
+            owner("namespace_id", "", false),
+            owner("project_id", "", false),
+            owner("project_path", "", true),
+            owner("sub", "project_path:", true),
+        ],
+    ),
+];
+
+/// Whether `pattern` on `claim` names an owner in full: its text before the first `*` holds the prefix and
+/// the owner up to its `/` (or, for a claim that is the owner, there is no `*`).
+fn pins_owner(owner_claims: &[OwnerClaim], claim: &str, pattern: &str) -> bool {
+    let Some(o) = owner_claims.iter().find(|o| o.claim == claim) else { return false };
+    let literal = pattern.split('*').next().unwrap_or_default();
+    let Some(rest) = literal.strip_prefix(o.prefix) else { return false };
+    if !pattern.contains('*') {
+        return !rest.is_empty();
+    }
+    o.slash && rest.find('/').is_some_and(|i| i > 0)
 }
 
 #[cfg(test)]
@@ -347,5 +407,40 @@ mod tests {
         assert!(jwks_uri_of(&doc(gh, "file:///etc/keys"), gh).is_err());
         assert!(jwks_uri_of(r#"{"issuer": "https://token.actions.githubusercontent.com"}"#, gh).unwrap_err().contains("jwks_uri"));
         assert!(jwks_uri_of("<html>", gh).is_err());
+    }
+
+    #[test]
+    fn a_policy_on_a_shared_issuer_must_name_the_owner_in_full() {
+        let with = |claims: serde_json::Value| spec(gh(json!([{"role": "member", "claims": claims}])));
+        for ok in [
+            json!({"repository": "acme/app"}),
+            json!({"repository": "acme/*"}),
+            json!({"sub": "repo:acme/app:ref:refs/heads/main"}),
+            json!({"sub": "repo:acme/*", "ref": "refs/heads/*"}),
+            json!({"repository_owner": "acme", "environment": "production"}),
+            json!({"repository_id": "123456"}),
+        ] {
+            assert!(with(ok.clone()).is_ok(), "{ok}");
+        }
+        for bad in [
+            json!({"sub": "repo:*"}),
+            json!({"repository": "*/*"}),
+            json!({"repository": "ac*"}),
+            json!({"repository": "*/app"}),
+            json!({"ref": "refs/heads/main"}),
+            json!({"repository_owner": "acme*"}),
+            json!({"sub": "*:acme/app:*"}),
+        ] {
+            let e = with(bad.clone()).unwrap_err();
+            assert!(e.message.contains("names the owner in full"), "{bad}: {}", e.message);
+        }
+        let gitlab = |claims: serde_json::Value| {
+            spec(json!({"name": "gl", "url": "https://gitlab.com", "policies": [{"role": "viewer", "claims": claims}]}))
+        };
+        assert!(gitlab(json!({"project_path": "acme/infra"})).is_ok());
+        assert!(gitlab(json!({"sub": "project_path:acme/*"})).is_ok());
+        assert!(gitlab(json!({"ref": "main"})).is_err());
+        let own = json!({"name": "k8s", "url": "https://oidc.cluster.example", "policies": [{"role": "viewer", "claims": {"sub": "system:serviceaccount:ci:*"}}]});
+        assert!(spec(own).is_ok(), "an issuer of one's own signs only for one's own workloads");
     }
 }

@@ -59,17 +59,19 @@ fn texts(v: &Value) -> Vec<String> {
     }
 }
 
-/// The first condition of `p` that `claims` fail, as a message, or `None` when all hold.
+/// The first condition of `p` that `claims` fail, as a message, or `None` when all hold. The message names the
+/// claim and the token's own value, never the pattern: whoever holds a token (on a shared issuer, anyone's
+/// pipeline) must not learn from a refusal what the org trusts.
 fn first_failure(p: &Policy, claims: &Map<String, Value>) -> Option<String> {
     p.claims.iter().find_map(|(claim, pattern)| match claims.get(claim) {
-        None => Some(format!("the token has no `{claim}` claim (wanted '{pattern}')")),
+        None => Some(format!("the token has no `{claim}` claim")),
         Some(v) if texts(v).iter().any(|t| glob(pattern, t)) => None,
         Some(v) => {
             let shown: String = match v {
                 Value::String(s) => s.chars().take(200).collect(),
                 other => other.to_string().chars().take(200).collect(),
             };
-            Some(format!("`{claim}` is '{shown}', wanted '{pattern}'"))
+            Some(format!("`{claim}` is '{shown}', which its condition does not accept"))
         }
     })
 }
@@ -79,7 +81,7 @@ fn first_failure(p: &Policy, claims: &Map<String, Value>) -> Option<String> {
 /// # Errors
 /// A 403 `invalid_grant` saying no policy matched, naming the first failed condition of the first policy of the
 /// requested kind (what an admin needs to fix a pipeline), or that no policy grants that kind of token.
-pub fn decide(issuer: &str, policies: &[Policy], claims: &Map<String, Value>, requested: Requested<'_>) -> Result<Grant, ApiError> {
+pub fn decide(policies: &[Policy], claims: &Map<String, Value>, requested: Requested<'_>) -> Result<Grant, ApiError> {
     let candidates: Vec<(usize, &Policy)> = policies
         .iter()
         .enumerate()
@@ -100,17 +102,12 @@ pub fn decide(issuer: &str, policies: &[Policy], claims: &Map<String, Value>, re
         }
     }
     let message = match (nearest, requested) {
-        (Some((policy, why)), _) => format!(
-            "no policy matched: issuer '{issuer}' has {} {} polic{} and none accepts this token (policy {policy}: {why})",
-            candidates.len(),
-            kind_word(requested),
-            if candidates.len() == 1 { "y" } else { "ies" }
-        ),
-        (None, Requested::Organization) => {
-            format!("no policy matched: issuer '{issuer}' has no policy granting organization tokens")
+        (Some((policy, why)), _) => {
+            format!("no policy matched: no {} policy of this issuer accepts this token (policy {policy}: {why})", kind_word(requested))
         }
+        (None, Requested::Organization) => "no policy matched: this issuer has no policy granting organization tokens".into(),
         (None, Requested::Personal(user)) => {
-            format!("no policy matched: issuer '{issuer}' has no policy granting personal tokens for user '{user}'")
+            format!("no policy matched: this issuer has no policy granting personal tokens for user '{user}'")
         }
     };
     Err(super::exchange::refusal(403, "invalid_grant", message))
@@ -162,14 +159,14 @@ mod tests {
             {"name": "main", "role": "member", "claims": {"sub": "repo:acme/*:ref:refs/heads/main"}, "maxExpirationSeconds": 900},
             {"name": "any", "role": "viewer", "claims": {"repository": "acme/*"}},
         ]));
-        let g = decide("github", &ps, &gh_claims(), Requested::Organization).unwrap();
+        let g = decide(&ps, &gh_claims(), Requested::Organization).unwrap();
         assert_eq!((g.role, g.policy.as_str(), g.max_expiration_seconds), (Role::Member, "'main'", Some(900)));
     }
 
     #[test]
     fn numbers_booleans_and_arrays_match_as_text() {
         let ps = policies(json!([{"role": "viewer", "claims": {"run_attempt": "2", "groups": "ops"}}]));
-        assert_eq!(decide("gh", &ps, &gh_claims(), Requested::Organization).unwrap().role, Role::Viewer);
+        assert_eq!(decide(&ps, &gh_claims(), Requested::Organization).unwrap().role, Role::Viewer);
     }
 
     #[test]
@@ -177,12 +174,13 @@ mod tests {
         let ps = policies(json!([{"name": "main", "role": "member", "claims": {"repository": "acme/app", "ref": "refs/heads/main"}}]));
         let mut c = gh_claims();
         c.insert("ref".into(), json!("refs/heads/feature"));
-        let e = decide("github", &ps, &c, Requested::Organization).unwrap_err();
+        let e = decide(&ps, &c, Requested::Organization).unwrap_err();
         assert_eq!(e.status, 403);
         assert!(e.message.starts_with("no policy matched"), "{}", e.message);
-        assert!(e.message.contains("policy 'main': `ref` is 'refs/heads/feature', wanted 'refs/heads/main'"), "{}", e.message);
+        assert!(e.message.contains("policy 'main': `ref` is 'refs/heads/feature', which its condition does not accept"), "{}", e.message);
+        assert!(!e.message.contains("refs/heads/main") && !e.message.contains("github"), "the pattern and the issuer's name stay the org's: {}", e.message);
         c.remove("ref");
-        let e = decide("github", &ps, &c, Requested::Organization).unwrap_err();
+        let e = decide(&ps, &c, Requested::Organization).unwrap_err();
         assert!(e.message.contains("no `ref` claim"), "{}", e.message);
     }
 
@@ -192,17 +190,17 @@ mod tests {
             {"role": "admin", "claims": {"repository": "acme/app"}},
             {"role": "member", "tokenType": "personal", "user": "ada", "claims": {"repository": "acme/app"}},
         ]));
-        assert_eq!(decide("gh", &ps, &gh_claims(), Requested::Personal("ada")).unwrap().role, Role::Member);
-        let e = decide("gh", &ps, &gh_claims(), Requested::Personal("bob")).unwrap_err();
+        assert_eq!(decide(&ps, &gh_claims(), Requested::Personal("ada")).unwrap().role, Role::Member);
+        let e = decide(&ps, &gh_claims(), Requested::Personal("bob")).unwrap_err();
         assert!(e.message.contains("no policy granting personal tokens for user 'bob'"), "{}", e.message);
         let only_personal = &ps[1..];
-        let e = decide("gh", only_personal, &gh_claims(), Requested::Organization).unwrap_err();
+        let e = decide(only_personal, &gh_claims(), Requested::Organization).unwrap_err();
         assert!(e.message.contains("no policy granting organization tokens"), "{}", e.message);
     }
 
     #[test]
     fn no_policies_means_no_trust() {
-        let e = decide("gh", &[], &gh_claims(), Requested::Organization).unwrap_err();
+        let e = decide(&[], &gh_claims(), Requested::Organization).unwrap_err();
         assert_eq!(e.status, 403);
         assert!(e.message.starts_with("no policy matched"));
     }

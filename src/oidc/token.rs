@@ -47,6 +47,7 @@ impl StoredToken {
                 orgs,
                 token_name: Some(self.name.clone()),
                 token_org: Some(self.org.clone()),
+                via_oidc: true,
             },
             ("personal", Some(login)) => Caller {
                 user_id: login.clone(),
@@ -58,6 +59,7 @@ impl StoredToken {
                 // say "personal" anyway), audited under the login.
                 token_name: Some(self.name.clone()),
                 token_org: None,
+                via_oidc: true,
             },
             _ => return Err(ApiError::unauthorized("this OIDC token is no longer valid")),
         };
@@ -89,6 +91,7 @@ mod tests {
         assert_eq!((c.login.as_str(), c.default_org(), c.role_in("acme")), ("acme", Some("acme"), Some(Role::Member)));
         assert_eq!(c.actor(), "oidc:github:repo:acme/app");
         assert_eq!(c.token_org.as_deref(), Some("acme"));
+        assert!(c.via_oidc);
         assert_eq!(c.role_in("other"), None);
         assert_eq!(c.authorize("acme", "DELETE", || ApiError::not_found("x")).unwrap_err().status, 403);
         assert_eq!(c.authorize("other", "GET", || ApiError::not_found("x")).unwrap_err().status, 404);

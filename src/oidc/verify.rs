@@ -16,6 +16,8 @@ type EcKey = <Es256 as Algorithm>::VerifyingKey;
 
 /// Clock skew tolerated between the CI platform and us.
 pub const LEEWAY_SECS: u64 = 30;
+/// Keys read from one JWKS (GitHub's holds two or three): a hostile issuer cannot make a set grow without end.
+pub const MAX_KEYS: usize = 50;
 /// CI ID tokens are about 1-2 KB; far larger is not one, and is refused before any decoding work.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
@@ -41,7 +43,7 @@ impl Keys {
     pub fn from_jwks_json(body: &str) -> Result<Self, String> {
         let jwks: Jwks = serde_json::from_str(body).map_err(|_| "the JWKS is not a JSON key set".to_owned())?;
         let mut keys = Keys::default();
-        for raw in jwks.keys {
+        for raw in jwks.keys.into_iter().take(MAX_KEYS) {
             let Ok(e) = serde_json::from_value::<JwkEntry>(raw) else { continue };
             let Some(kid) = e.kid.filter(|k| !k.is_empty()) else { continue };
             if e.key_use.as_deref().is_some_and(|u| u != "sig") {

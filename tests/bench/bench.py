@@ -5,6 +5,7 @@ whole checkpoints for delta uploads. Prints one table; `--out FILE` also writes 
 Run through `scripts/bench.sh` (which installs the tools and builds the optimized worker). Sections:
   overhead   request latency of authenticated reads vs GET /api/capabilities
   descope    descope mode against the fake Descope: a cached access key vs an uncached one
+  oidc       OIDC token exchange against the fake issuer (cold and cached keys), and reads with the exchanged token
   up         `pulumi up` of N resources with checkpoints (journaling off): this backend vs `pulumi login file://`,
              and checkpoint bytes delta vs full
   journal    `pulumi up` and `pulumi destroy` of N resources, interleaved: journaling (the default), checkpoints
@@ -128,6 +129,73 @@ def descope(tmp, n):
     finally:
         stop_server(server)
         stop_fake_descope(fake)
+
+
+# ---- 1b'. OIDC token exchange ------------------------------------------------------------------------------------
+
+def oidc(server, tmp, n):
+    """The exchange with the issuer's keys fetched (discovery + JWKS) and cached, and what a read with the
+    exchanged token costs (its first use reads D1; later ones come from the isolate) against a dev token."""
+    import urllib.parse
+    from conftest import github_claims, start_fake_oidc, stop_fake_oidc
+
+    (tmp / "fake-oidc").mkdir()
+    fake = start_fake_oidc(tmp / "fake-oidc")
+    try:
+        name = "bench-gh"
+        body = {"name": name, "url": fake.issuer(name),
+                "policies": [{"role": "member", "claims": {"repository": "acme/app"}}]}
+        assert server.request("POST", f"/api/orgs/{ORG}/oidc/issuers", ADMIN_TOKEN, body).status == 201
+        host, port = server.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+        def call(method, path, token=None, form=None):
+            h = {"Authorization": f"token {token}"} if token else {}
+            data = None
+            if form is not None:
+                data = urllib.parse.urlencode(form).encode()
+                h["Content-Type"] = "application/x-www-form-urlencoded"
+            t = time.perf_counter()
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            out = r.read()
+            assert r.status == 200, (path, r.status, out[:200])
+            return (time.perf_counter() - t) * 1000, out
+
+        def exchange():
+            form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "audience": f"urn:pulumi:org:{ORG}", "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+                    "subject_token": fake.mint(name, github_claims(fake.issuer(name), ORG)), "expiration": "3600"}
+            ms, out = call("POST", "/api/oauth/token", form=form)
+            return ms, json.loads(out)["access_token"]
+
+        cold, _ = exchange()
+        warm, tokens = [], []
+        for _ in range(n):
+            ms, token = exchange()
+            warm.append(ms)
+            tokens.append(token)
+        floor, dev, first, cached = [], [], [], []
+        for token in tokens:
+            floor.append(call("GET", "/api/capabilities")[0])
+            dev.append(call("GET", "/api/user", ADMIN_TOKEN)[0])
+            first.append(call("GET", "/api/user", token)[0])
+            cached.append(call("GET", "/api/user", token)[0])
+        f, d, fi, c, w = (statistics.median(x) for x in (floor, dev, first, cached, warm))
+        row("oidc: GET /api/capabilities (floor), ms p50", f"{f:.2f}")
+        row("oidc: exchange, keys not yet fetched (discovery + JWKS + verify + D1 insert), ms", f"{cold:.2f}",
+            f"{w:.2f} keys cached", f"+{cold - w:.2f} ms")
+        row("oidc: exchange, keys cached (RS256 verify, policy, D1 insert), ms p50/p95", f"{w:.2f} / {pct(warm, 95):.2f}",
+            f"{f:.2f} floor", f"{w / f:.2f}x")
+        row("oidc: GET /api/user, exchanged token's first use (one D1 read), ms p50/p95",
+            f"{fi:.2f} / {pct(first, 95):.2f}", f"{d:.2f} dev token", f"{fi / d:.2f}x")
+        row("oidc: GET /api/user, exchanged token warm (from the isolate), ms p50/p95",
+            f"{c:.2f} / {pct(cached, 95):.2f}", f"{d:.2f} dev token", f"{c / d:.2f}x")
+        stats = fake.stats(name)
+        row("oidc: issuer documents fetched for the run (discovery / JWKS)", f"{stats['discovery']} / {stats['jwks']}",
+            f"{n + 1} exchanges", "")
+    finally:
+        stop_fake_oidc(fake)
 
 
 # ---- 1c. rate limits at their defaults --------------------------------------------------------------------------
@@ -644,7 +712,7 @@ def table():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sections", nargs="*",
-                    default=["overhead", "descope", "limits", "load", "fuzz", "live", "up", "journal", "large", "size",
+                    default=["overhead", "descope", "oidc", "limits", "load", "fuzz", "live", "up", "journal", "large", "size",
                              "native"])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--repeats", type=int, help="runs per size and mode in `journal` (default 3, and 1 from 1000)")
@@ -659,7 +727,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="procella-bench-"))
     servers = []
     try:
-        need_server = any(s in args.sections for s in ("overhead", "up", "journal", "large", "load", "live"))
+        need_server = any(s in args.sections for s in ("overhead", "oidc", "up", "journal", "large", "load", "live"))
         if need_server:
             print("starting wrangler dev (optimized build) ...", flush=True)
             main_server = start_server(DEFAULT_VARS, tmp / "main")
@@ -674,6 +742,9 @@ def main():
         if "descope" in args.sections:
             print("== descope mode", flush=True)
             descope(tmp, min(args.requests, 100))
+        if "oidc" in args.sections:
+            print("== oidc token exchange", flush=True)
+            oidc(main_server, tmp, min(args.requests, 100))
         if "load" in args.sections:
             print("== load", flush=True)
             load(main_server, tmp, resources=args.load_resources)

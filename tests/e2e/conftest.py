@@ -46,6 +46,7 @@ DEFAULT_VARS = {
     # tested on servers of their own (test_rate_limits.py).
     "PROCELLA_RATE_LIMIT_PER_MINUTE": "1000000",
     "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "1000000",
+    "PROCELLA_OIDC_EXCHANGES_PER_MINUTE": "1000000",
 }
 
 
@@ -385,6 +386,7 @@ def descope_vars(fake, **extra):
         "PROCELLA_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "PROCELLA_RATE_LIMIT_PER_MINUTE": "1000000",
         "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "1000000",
+        "PROCELLA_OIDC_EXCHANGES_PER_MINUTE": "1000000",
         **extra,
     }
 

@@ -146,13 +146,16 @@ def test_every_refusal_names_the_check_that_failed(server, fake_oidc, trust, uni
         "alg none": (fake_oidc.mint(issuer, good, alg="none"), 401, "unsupported algorithm 'none'"),
         "alg HS256": (fake_oidc.mint(issuer, good, alg="HS256"), 401, "unsupported algorithm 'HS256'"),
         "ref mismatch": (fake_oidc.mint(issuer, {**good, "ref": "refs/heads/feature"}), 403,
-                         "`ref` is 'refs/heads/feature', wanted 'refs/heads/main'"),
+                         "`ref` is 'refs/heads/feature', which its condition does not accept"),
     }
     for what, (token, status, needle) in cases.items():
         r = exchange(server, token)
         body = refused(r, status, needle)
         assert token not in r.body.decode() and token.split(".")[1] not in r.body.decode(), what
         assert body["message"].startswith(("OIDC token refused", "no policy matched")), (what, body["message"])
+        if what != "unknown issuer":  # that one names the `iss` the token itself claims
+            assert "refs/heads/main" not in body["message"] and issuer not in body["message"], "what the org trusts stays its own"
+        assert r.headers["Cache-Control"] is None or "no-store" in r.headers["Cache-Control"]
     assert exchange(server, fake_oidc.mint(issuer, good)).status == 200, "the same issuer's good token passes"
 
     def failures():
@@ -259,6 +262,9 @@ def test_the_admin_api_is_for_org_admins_and_explains_bad_input(server, fake_oid
         ({"policies": [{"role": "owner", "claims": {"sub": "x"}}]}, "unknown variant `owner`"),
         ({"policies": [{"role": "member", "claims": {"aud": "x"}}]}, "invalid policy"),
         ({"teams": ["ops"]}, "unknown field `teams`"),
+        # GitHub signs for every repository: a policy must name the owner, or anyone's workflow would match.
+        ({"policies": [{"role": "member", "claims": {"ref": "refs/heads/main"}}]}, "names the owner in full"),
+        ({"policies": [{"role": "member", "claims": {"sub": "repo:*"}}]}, "names the owner in full"),
     ]:
         r = server.request("POST", issuers_path(), ADMIN_TOKEN, {**good, **change})
         assert r.status == 400 and needle in r.json()["message"], (change, r.body)
@@ -279,6 +285,14 @@ def test_the_admin_api_is_for_org_admins_and_explains_bad_input(server, fake_oid
                             {"name": issuer, "url": url, "policies": [{"role": "viewer", "claims": {"ref": "refs/tags/*"}}]})
     assert edited.status == 200, edited.body
     refused(exchange(server, fake_oidc.mint(issuer, github_claims(url, ORG))), 403, "`ref` is 'refs/heads/main'")
+    # Not even an admin-role token from an exchange may change the trust that let it in.
+    admin, admin_made = trust(main_branch("admin"))
+    ci_admin = exchange(server, fake_oidc.mint(admin, github_claims(fake_oidc.issuer(admin), ORG))).json()["access_token"]
+    assert server.request("GET", f"/api/orgs/{ORG}/auditlogs", ci_admin).status == 200, "it is an admin otherwise"
+    for method, path in [("GET", issuers_path()), ("DELETE", f"{issuers_path()}/{admin_made['id']}"),
+                         ("GET", f"/api/orgs/{ORG}/oidc/tokens")]:
+        r = server.request(method, path, ci_admin)
+        assert r.status == 403 and "cannot manage OIDC trust" in r.json()["message"], (method, path, r.body)
     gone = server.request("DELETE", f"{issuers_path()}/{made['id']}", ADMIN_TOKEN)
     assert gone.status == 200 and gone.json()["revokedTokens"] == 1, gone.body
     assert server.request("GET", "/api/user", token).status == 401
@@ -307,25 +321,28 @@ def test_exchanged_tokens_are_listed_and_revoked_at_once(server, fake_oidc, trus
 
 def test_exchanges_are_rate_limited_per_org_and_issuer_and_failures_count_as_logins(server_factory, fake_oidc, unique):
     srv = server_factory({**DEFAULT_VARS, "PROCELLA_OIDC_EXCHANGES_PER_MINUTE": "3",
-                          "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "7"})
+                          "PROCELLA_AUTH_ATTEMPTS_PER_MINUTE": "3"})
     names = []
     for _ in range(2):
         name = unique("gh")
         body = {"name": name, "url": fake_oidc.issuer(name), "policies": [main_branch()]}
         assert srv.request("POST", issuers_path(), ADMIN_TOKEN, body).status == 201
         names.append(name)
-    mint = lambda n: fake_oidc.mint(n, github_claims(fake_oidc.issuer(n), ORG))
-    # The admin's requests above were its first credential: one attempt. Then 3 exchanges of one issuer pass.
+    mint = lambda n, **o: fake_oidc.mint(n, github_claims(fake_oidc.issuer(n), ORG), **o)  # noqa: E731
+    # 3 exchanges of one issuer's tokens pass; the 4th waits for the next minute.
     for _ in range(3):
         assert exchange(srv, mint(names[0])).status == 200
     limited = exchange(srv, mint(names[0]))
     assert limited.status == 429 and "exchanging this issuer's tokens for organization 'dev-org'" in limited.json()["message"]
     assert limited.headers["Retry-After"]
-    # Another issuer of the org has its own count; a refused token still costs the address an attempt.
+    # The org's other issuer has its own count, and refused tokens sent in its name do not use it up.
     assert exchange(srv, mint(names[1])).status == 200
-    assert exchange(srv, fake_oidc.mint(names[1], github_claims(fake_oidc.issuer(names[1]), ORG), alg="none")).status == 401
-    flood = exchange(srv, mint(names[1]))
+    # Refusals cost the address attempts like failed logins (the admin's first request was one): 3 a minute.
+    assert exchange(srv, mint(names[1], alg="none")).status == 401
+    assert exchange(srv, mint(names[1], kid="made-up")).status == 401
+    flood = exchange(srv, mint(names[1], alg="HS256"))
     assert flood.status == 429 and "authenticating from this address" in flood.json()["message"], flood.body
+    assert exchange(srv, mint(names[1])).status == 200, "a good token is not a guess: it still passes"
 
 
 def test_in_descope_mode_an_exchanged_token_works_like_an_access_key(descope_server, fake_descope, fake_oidc, unique):

@@ -54,7 +54,7 @@ pub fn caller_from_claims(claims: &Claims, access_key_id: Option<&str>) -> Resul
     if orgs.is_empty() {
         return Err(ApiError::forbidden(NO_ROLE_MESSAGE));
     }
-    Ok(Caller { user_id, login, name, email, orgs, token_name, token_org: None })
+    Ok(Caller { user_id, login, name, email, orgs, token_name, token_org: None, via_oidc: false })
 }
 
 /// A login is shown by `pulumi whoami` and used in messages: one printable token, not a sentence.

@@ -118,6 +118,7 @@ mod tests {
             orgs,
             token_name: None,
             token_org: None,
+            via_oidc: false,
         }
     }
 
