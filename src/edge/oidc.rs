@@ -127,6 +127,11 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
     if !super::oidc_admin::insert_token(db, &token_hash(&token), &row, issuer.updated_at).await? {
         return Err(refusal(409, "invalid_grant", "the issuer's settings changed during this exchange; try again"));
     }
+    // The grant's entry names the token, so what a personal token later does as its user can be traced to it.
+    trail.target = Some(match &asked.personal {
+        None => format!("{org}: organization token {name}"),
+        Some(user) => format!("{org}: personal token for {user}, {name}"),
+    });
     trail.actor = Some(match &asked.personal {
         None => name,
         Some(user) => user.clone(),

@@ -8,8 +8,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import (ADMIN_TOKEN, DEFAULT_VARS, EVE_ORG, EVE_TOKEN, MEMBER_TOKEN, ORG, Pulumi, github_claims,
-                      start_fake_oidc, stop_fake_oidc)
+from conftest import (ADMIN_TOKEN, CLI_VERSIONS, DEFAULT_VARS, EVE_ORG, EVE_TOKEN, MEMBER_TOKEN, NEWEST_CLI, ORG,
+                      Pulumi, github_claims)
 from twins import wait_until
 
 ITEM = "procella-test:index:Item"
@@ -56,9 +56,9 @@ def exchange(server, id_token, org=ORG, **fields):
                           headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
-def ci_cli(server, tmp_path, project):
+def ci_cli(server, tmp_path, project, binary=NEWEST_CLI):
     """The real CLI as a CI job runs it: no PULUMI_ACCESS_TOKEN, only the ID token in a file."""
-    p = Pulumi(server, "unused", tmp_path / f"ci-{project}", project)
+    p = Pulumi(server, "unused", tmp_path / f"ci-{project}", project, binary)
     del p.env["PULUMI_ACCESS_TOKEN"]
     p.env["PROCELLA_TEST_PROVIDER_STATE"] = str(p.dir.parent / "provider")
     (p.dir.parent / "provider").mkdir(exist_ok=True)
@@ -80,11 +80,12 @@ def audit(server, since, **query):
     return r.json()["auditLogEvents"]
 
 
-def test_a_pipeline_logs_in_with_its_id_token_and_deploys(server, fake_oidc, trust, tmp_path, unique):
+@pytest.mark.parametrize("cli", CLI_VERSIONS)
+def test_a_pipeline_logs_in_with_its_id_token_and_deploys(server, fake_oidc, trust, tmp_path, unique, cli):
     since = int(time.time()) - 1
     issuer, _ = trust(main_branch("member"))
     project = unique("oidc")
-    p = ci_cli(server, tmp_path, project)
+    p = ci_cli(server, tmp_path, project, CLI_VERSIONS[cli])
     login(p, fake_oidc, issuer)
     who = p.run("whoami", "-v").stdout
     name = f"oidc:{issuer}:repo:acme/app:ref:refs/heads/main"
