@@ -1,6 +1,7 @@
 //! The audit log in D1 (`crate::audit` decides what is recorded): entries are written after the answer is sent
 //! (`waitUntil`), listed for org admins, and purged past retention by the daily Cron Trigger.
 
+use super::db::{int, opt};
 use super::http::{json, ApiResult};
 use crate::audit::{Entry, Query};
 use crate::auth::{Caller, Role};
@@ -9,14 +10,6 @@ use serde::Deserialize;
 use serde_json::json as j;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Response};
-
-fn opt(v: Option<&str>) -> JsValue {
-    v.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-fn int(v: i64) -> JsValue {
-    JsValue::from_f64(v as f64)
-}
 
 /// Writes entries in one batch. A failure is logged, never the caller's problem: the answer has gone.
 pub async fn write(env: Env, entries: Vec<Entry>) {

@@ -31,15 +31,15 @@ impl StackRow {
 
 const STACK_COLUMNS: &str = "id, org, project, name, tags, version, resource_count, active_update";
 
-fn s(v: &str) -> JsValue {
+pub(super) fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }
 
-fn opt(v: Option<&str>) -> JsValue {
+pub(super) fn opt(v: Option<&str>) -> JsValue {
     v.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-fn int(v: i64) -> JsValue {
+pub(super) fn int(v: i64) -> JsValue {
     // D1 binds JS numbers; every id and count here is far below 2^53.
     JsValue::from_f64(v as f64)
 }

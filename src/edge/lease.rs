@@ -6,6 +6,7 @@
 //! inflated bytes and headers naming the update. Its alarm fires when the lease would expire.
 
 use super::backends::Backends;
+use super::memo::now_ms;
 use crate::checkpoint::upload::UploadKind;
 use crate::engine::{Engine, ImportRequest, Lease, StartRequest};
 use crate::error::ApiError;
@@ -83,10 +84,6 @@ pub struct StackLease {
     faults: Faults,
 }
 
-fn now() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
-
 impl StackLease {
     fn stores(&self) -> Backends {
         Backends::new(&self.state, &self.env)
@@ -106,7 +103,7 @@ impl StackLease {
         #[cfg(feature = "faults")]
         let s = self.faulty(&s, call.step());
         let e = &self.engine;
-        let t = now();
+        let t = now_ms();
         Ok(match call {
             LeaseCall::Start { update_id, token, stack_id, lease_ms, persists_state, tags, journal_version, journaling, engine_version } => {
                 let req = StartRequest { update_id, token, stack_id, lease_ms, persists_state, tags, journal_version, journaling, engine_version };
@@ -157,14 +154,14 @@ impl StackLease {
         let e = &self.engine;
         Ok(match path {
             "/checkpoint" => match UploadKind::parse(&kind) {
-                Some(kind) => e.checkpoint(&s, &update_id, &token, kind, body, now()).await.map(|()| LeaseReply::default()),
+                Some(kind) => e.checkpoint(&s, &update_id, &token, kind, body, now_ms()).await.map(|()| LeaseReply::default()),
                 None => Err(ApiError::bad_request("bad checkpoint call")),
             },
-            "/journal" => e.journal(&s, &update_id, &token, &body, now()).await.map(|_| LeaseReply::default()),
+            "/journal" => e.journal(&s, &update_id, &token, &body, now_ms()).await.map(|_| LeaseReply::default()),
             "/import" => {
                 let Ok(stack_id) = stack_id.parse() else { return Ok(Err(ApiError::bad_request("bad import call"))) };
                 let req = ImportRequest { update_id, stack_id, requested_by };
-                e.import(&s, req, body, now()).await.map(|version| LeaseReply { version, ..Default::default() })
+                e.import(&s, req, body, now_ms()).await.map(|version| LeaseReply { version, ..Default::default() })
             }
             _ => Err(ApiError::not_found("no such lease call")),
         })
@@ -242,7 +239,7 @@ impl StackLease {
         if self.watchers.borrow().is_empty() {
             return;
         }
-        let live = match self.engine.status(&self.stores(), now()).await {
+        let live = match self.engine.status(&self.stores(), now_ms()).await {
             Ok(lease) => lease.map(|l| l.update_id),
             Err(_) => return,
         };
@@ -324,7 +321,7 @@ impl DurableObject for StackLease {
                 Err(e) => Err(ApiError::bad_request(format!("bad lease call: {e}"))),
             },
             "/current" => {
-                return match self.engine.current(&self.stores(), now()).await {
+                return match self.engine.current(&self.stores(), now_ms()).await {
                     Ok(Some(text)) => Response::from_bytes(text.into_bytes()),
                     Ok(None) => Ok(Response::empty()?.with_status(204)),
                     Err(e) => error(&e),
@@ -347,14 +344,14 @@ impl DurableObject for StackLease {
         let s = self.stores();
         // Which update is about to be ended for its expired lease, for the audit log.
         let expiring = self.engine.status_record(&s).await.ok().and_then(|st| {
-            Some((st.stack_id?, st.expired(now())?.update_id.clone()))
+            Some((st.stack_id?, st.expired(now_ms())?.update_id.clone()))
         });
         #[cfg(feature = "faults")]
         let s = self.faulty(&s, Step::Alarm);
-        let outcome = self.engine.alarm(&s, now()).await;
+        let outcome = self.engine.alarm(&s, now_ms()).await;
         self.end_watches().await;
         if let (Ok(crate::engine::AlarmOutcome::Expired), Some((stack_id, update_id))) = (&outcome, expiring) {
-            super::audit::expired(&self.env, stack_id, &update_id, now()).await;
+            super::audit::expired(&self.env, stack_id, &update_id, now_ms()).await;
         }
         match outcome {
             Ok(outcome) => Response::ok(format!("{outcome:?}")),

@@ -11,6 +11,11 @@ pub fn now_secs() -> u64 {
     worker::Date::now().as_millis() / 1000
 }
 
+/// The clock of stored times (rows, leases), in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
 /// Entries a map keeps before it starts over. Every entry is well under 1 KB.
 pub const MAX_ENTRIES: usize = 10_000;
 

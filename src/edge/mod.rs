@@ -84,7 +84,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(db) => db,
         Err(e) => return worker::console_error!("daily purge: no database: {e}"),
     };
-    let now = worker::Date::now().as_millis() as i64;
+    let now = memo::now_ms();
     match audit::purge(&db, days, now).await {
         Ok(n) => worker::console_log!("audit log purge: {n} entries older than {days} days removed"),
         Err(e) => worker::console_error!("audit log purge failed: {e}"),
@@ -173,7 +173,7 @@ struct Seen {
 impl Seen {
     fn note(&mut self, actor: Option<&str>, action: &str, status: u16) {
         self.entries.push(Entry {
-            time: worker::Date::now().as_millis() as i64,
+            time: memo::now_ms(),
             org: self.org.clone(),
             actor: actor.map(str::to_owned),
             action: action.to_owned(),

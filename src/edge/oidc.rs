@@ -2,7 +2,7 @@
 //! by discovery and cached in the isolate, and authentication of the tokens it issued.
 
 use super::http::{json, read_body, send_within, ApiResult, NoAnswer};
-use super::memo::insert_bounded;
+use super::memo::{insert_bounded, now_ms};
 use super::{limits, Seen};
 use crate::auth::Caller;
 use crate::config::Config;
@@ -15,7 +15,6 @@ use crate::oidc::{policy, token_hash, Issuer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
-use wasm_bindgen::JsValue;
 use futures_util::StreamExt;
 use worker::{D1Database, Env, Fetch, Method, Request, RequestInit, RequestRedirect, Response};
 
@@ -44,10 +43,6 @@ thread_local! {
     static KEYS: RefCell<HashMap<String, CachedKeys>> = RefCell::new(HashMap::new());
     /// Token hash -> its row and until when (Unix seconds) this isolate uses it without reading D1.
     static TOKENS: RefCell<HashMap<String, (StoredToken, u64)>> = RefCell::new(HashMap::new());
-}
-
-fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
 }
 
 /// `POST /api/oauth/token`. A refused exchange costs its client IP an authentication attempt, like a failed
@@ -105,15 +100,14 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
     let sub = claims.get("sub").and_then(|s| s.as_str()).unwrap_or_default();
     let name = exchange::token_name(&issuer.name, sub);
     let mut secret = [0u8; 32];
-    let mut id = [0u8; 8];
-    getrandom::getrandom(&mut secret).and_then(|()| getrandom::getrandom(&mut id)).map_err(|e| {
+    getrandom::getrandom(&mut secret).map_err(|e| {
         worker::console_error!("no randomness for a token: {e}");
         ApiError::internal("internal error: the server could not make a token")
     })?;
     let token = exchange::new_token(&secret);
     let now = now_ms();
     let row = StoredToken {
-        id: id.iter().map(|b| format!("{b:02x}")).collect(),
+        id: super::updates::random_hex(8)?,
         org: org.to_owned(),
         issuer_id: issuer.id.clone(),
         name: name.clone(),
@@ -248,7 +242,7 @@ pub async fn authenticate(db: &D1Database, token: &str) -> ApiResult<Caller> {
         .prepare(
             "SELECT id, org, issuer_id, name, kind, login, role, created_at, expires_at FROM oidc_tokens WHERE hash = ?1",
         )
-        .bind(&[JsValue::from_str(&hash)])?
+        .bind(&[super::db::s(&hash)])?
         .first(None)
         .await?;
     let Some(row) = row else {

@@ -1,7 +1,9 @@
 //! The OIDC admin API (`/api/orgs/{org}/oidc/...`, org admins only) and the D1 rows behind it: registered
 //! issuers (`oidc_issuers`) and exchanged tokens (`oidc_tokens`, by hash). Schema: migrations/0006_oidc.sql.
 
+use super::db::{int, s};
 use super::http::{json, read_json, ApiResult};
+use super::memo::now_ms;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::oidc::issuer::MAX_ISSUERS_PER_ORG;
@@ -11,18 +13,6 @@ use serde::Deserialize;
 use serde_json::json as j;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Request, Response};
-
-fn s(v: &str) -> JsValue {
-    JsValue::from_str(v)
-}
-
-fn int(v: i64) -> JsValue {
-    JsValue::from_f64(v as f64)
-}
-
-fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
 
 /// Tokens listed at most: a page of the Settings page, not an export.
 const MAX_LISTED_TOKENS: i64 = 200;
@@ -179,9 +169,7 @@ pub async fn create_issuer(db: &D1Database, caller: &Caller, org: &str, req: &mu
         )));
     }
     check_unique(&existing, &spec, None)?;
-    let mut id = [0u8; 8];
-    getrandom::getrandom(&mut id).map_err(|_| ApiError::internal("internal error: no randomness"))?;
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let id = super::updates::random_hex(8)?;
     let now = now_ms();
     let [name, url, audiences, policies, max] = stored_fields(&spec)?;
     db.prepare(

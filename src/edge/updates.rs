@@ -192,7 +192,7 @@ pub async fn execute(
     // still checks every call that changes state itself. A retried `complete` may come after the lease ended.
     let ended_ok = op == UpdateOp::Complete;
     let mut known = known_lease(stack_id, id, token);
-    let now = worker::Date::now().as_millis() as i64;
+    let now = super::memo::now_ms();
     let fresh = KNOWN_LEASES.with(|k| k.borrow().get(&known).is_some_and(|until| *until > now));
     if !fresh {
         let check = LeaseCall::Check { update_id: id.into(), token: token.into(), ended_ok };
