@@ -103,20 +103,23 @@ async fn read_raw(req: &mut Request, cap: usize) -> ApiResult<Vec<u8>> {
     match req.headers().get("content-length")?.map(|l| l.trim().parse::<usize>()) {
         Some(Ok(n)) if n > cap => Err(too_large(cap)),
         Some(Ok(_)) => Ok(req.bytes().await?),
-        _ => {
-            use futures_util::StreamExt;
-            let mut stream = req.stream()?;
-            let mut out = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                if out.len() + chunk.len() > cap {
-                    return Err(too_large(cap));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(out)
-        }
+        _ => collect_capped(req.stream()?, cap).await?.ok_or_else(|| too_large(cap)),
     }
+}
+
+/// A body read as it streams, `None` once it passes `cap` bytes (what was read so far is dropped then, never
+/// the whole body held first): request bodies without a length, and what the edge fetches from others.
+pub async fn collect_capped(mut stream: worker::ByteStream, cap: usize) -> worker::Result<Option<Vec<u8>>> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if out.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
 }
 
 /// Reads a small JSON request body (at most [`MAX_JSON_BODY`] bytes).

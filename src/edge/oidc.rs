@@ -1,7 +1,7 @@
 //! OIDC token exchange at the edge (`crate::oidc` decides): `POST /api/oauth/token`, the issuers' keys fetched
 //! by discovery and cached in the isolate, and authentication of the tokens it issued.
 
-use super::http::{json, read_body, send_within, ApiResult, NoAnswer};
+use super::http::{collect_capped, json, read_body, send_within, ApiResult, NoAnswer};
 use super::memo::{insert_bounded, now_ms};
 use super::{limits, Seen};
 use crate::auth::Caller;
@@ -15,7 +15,6 @@ use crate::oidc::{policy, token_hash, Issuer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
-use futures_util::StreamExt;
 use worker::{D1Database, Env, Fetch, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// How long an issuer's keys are used before discovery runs again.
@@ -214,15 +213,8 @@ async fn get(url: &str, what: &str) -> ApiResult<String> {
     }
     // Read as it streams and cut off at the cap: the isolate's 128 MB is not the issuer's to fill.
     let unreadable = || unavailable(url, &format!("its {what} could not be read"));
-    let mut stream = resp.stream().map_err(|_| unreadable())?;
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| unreadable())?;
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let stream = resp.stream().map_err(|_| unreadable())?;
+    let body = collect_capped(stream, MAX_DOCUMENT_BYTES).await.map_err(|_| unreadable())?.ok_or_else(too_large)?;
     String::from_utf8(body).map_err(|_| unreadable())
 }
 
