@@ -74,10 +74,13 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
     let asked = exchange::parse_form(&body)?;
     let org = asked.org.as_str();
     trail.org = Some(org.to_owned());
-    trail.target = Some(match &asked.personal {
+    // What a refusal's entry names; a grant's adds the token's name, so what a personal token later does as its
+    // user can be traced to it.
+    let asked_for = match &asked.personal {
         None => format!("{org}: organization token"),
         Some(user) => format!("{org}: personal token for {user}"),
-    });
+    };
+    trail.target = Some(asked_for.clone());
     let iss = verify::unverified_issuer(&asked.subject_token)?;
     let Some(issuer) = super::oidc_admin::issuer_by_url(db, org, &iss).await? else {
         let shown: String = iss.chars().take(200).collect();
@@ -120,11 +123,7 @@ async fn grant(env: &Env, db: &D1Database, config: &Config, req: &mut Request, t
     if !super::oidc_admin::insert_token(db, &token_hash(&token), &row, issuer.updated_at).await? {
         return Err(refusal(409, "invalid_grant", "the issuer's settings changed during this exchange; try again"));
     }
-    // The grant's entry names the token, so what a personal token later does as its user can be traced to it.
-    trail.target = Some(match &asked.personal {
-        None => format!("{org}: organization token {name}"),
-        Some(user) => format!("{org}: personal token for {user}, {name}"),
-    });
+    trail.target = Some(format!("{asked_for} {name}"));
     trail.actor = Some(match &asked.personal {
         None => name,
         Some(user) => user.clone(),
