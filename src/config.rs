@@ -87,33 +87,44 @@ fn journal_batch_max(var: &impl Fn(&str) -> Option<String>) -> Result<usize, Api
     }
 }
 
+/// A variable's value, trimmed; `None` when unset or blank.
+pub(crate) fn read(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A whole number from `min` to `max`, or `default` when unset; the error names the variable, the `unit` and the
+/// range, never the value.
+pub(crate) fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+    unit: &str,
+) -> Result<u64, ApiError> {
+    match read(var, name) {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ApiError::config(format!("{name} must be a whole number of {unit} from {min} to {max}"))),
+        None => Ok(default),
+    }
+}
+
 /// A per-minute limit: 1 to a million.
 fn per_minute(var: &impl Fn(&str) -> Option<String>, name: &str, default: u32) -> Result<u32, ApiError> {
-    let Some(v) = var(name).filter(|v| !v.trim().is_empty()) else { return Ok(default) };
-    match v.trim().parse::<u32>() {
-        Ok(n @ 1..=1_000_000) => Ok(n),
-        _ => Err(ApiError::config(format!("{name} must be a whole number of requests a minute from 1 to 1000000"))),
-    }
+    Ok(number(var, name, 1, 1_000_000, u64::from(default), "requests a minute")? as u32)
 }
 
 fn oidc_max_token_secs(var: &impl Fn(&str) -> Option<String>) -> Result<u64, ApiError> {
-    let Some(v) = var("PROCELLA_OIDC_MAX_TOKEN_SECONDS").filter(|v| !v.trim().is_empty()) else {
-        return Ok(crate::oidc::exchange::DEFAULT_MAX_TOKEN_SECONDS);
-    };
-    match v.trim().parse::<u64>() {
-        Ok(n @ 1..=86_400) => Ok(n),
-        _ => Err(ApiError::config("PROCELLA_OIDC_MAX_TOKEN_SECONDS must be a whole number of seconds from 1 to 86400")),
-    }
+    let default = crate::oidc::exchange::DEFAULT_MAX_TOKEN_SECONDS;
+    number(var, "PROCELLA_OIDC_MAX_TOKEN_SECONDS", 1, 86_400, default, "seconds")
 }
 
-fn lease_ms(var: impl Fn(&str) -> Option<String>) -> Result<i64, ApiError> {
-    let Some(v) = var("PROCELLA_LEASE_SECONDS").filter(|v| !v.trim().is_empty()) else {
-        return Ok(crate::engine::DEFAULT_LEASE_MS);
-    };
-    match v.trim().parse::<i64>() {
-        Ok(n @ 1..=3600) => Ok(n * 1000),
-        _ => Err(ApiError::config("PROCELLA_LEASE_SECONDS must be a whole number of seconds from 1 to 3600")),
-    }
+fn lease_ms(var: &impl Fn(&str) -> Option<String>) -> Result<i64, ApiError> {
+    let default = (crate::engine::DEFAULT_LEASE_MS / 1000) as u64;
+    Ok(number(var, "PROCELLA_LEASE_SECONDS", 1, 3600, default, "seconds")? as i64 * 1000)
 }
 
 /// Whether a request's host is this machine: `localhost`, 127.0.0.0/8 or `[::1]` (the port aside).

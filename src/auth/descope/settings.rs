@@ -3,6 +3,7 @@
 //! Errors name the variable and the problem but never the value: the management key is a secret, and the other
 //! values are not worth the habit of printing configuration.
 
+use crate::config::{number, read};
 use crate::error::ApiError;
 use std::fmt;
 
@@ -63,10 +64,6 @@ impl fmt::Debug for DescopeSettings {
 }
 
 /// A variable's value, trimmed; blank counts as unset (a secret pasted with a newline is still the secret).
-fn read(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
-    var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 impl DescopeSettings {
     /// Reads and validates the `PROCELLA_DESCOPE_*` variables through `var` (name to value).
     ///
@@ -84,20 +81,8 @@ impl DescopeSettings {
             Some(url) => check_base_url(&url)?,
             None => default_base_url(&project_id),
         };
-        let cache_ttl_secs = match read(&var, CACHE_TTL) {
-            Some(raw) => raw.parse::<u64>().ok().filter(|t| (1..=MAX_CACHE_TTL_SECS).contains(t)).ok_or_else(|| {
-                ApiError::config(format!(
-                    "{CACHE_TTL} must be a whole number of seconds from 1 to {MAX_CACHE_TTL_SECS}"
-                ))
-            })?,
-            None => DEFAULT_CACHE_TTL_SECS,
-        };
-        let jwt_max_age_secs = match read(&var, JWT_MAX_AGE) {
-            Some(raw) => raw.parse::<u64>().ok().filter(|t| (60..=MAX_JWT_AGE_SECS).contains(t)).ok_or_else(|| {
-                ApiError::config(format!("{JWT_MAX_AGE} must be a whole number of seconds from 60 to {MAX_JWT_AGE_SECS}"))
-            })?,
-            None => DEFAULT_JWT_MAX_AGE_SECS,
-        };
+        let cache_ttl_secs = number(&var, CACHE_TTL, 1, MAX_CACHE_TTL_SECS, DEFAULT_CACHE_TTL_SECS, "seconds")?;
+        let jwt_max_age_secs = number(&var, JWT_MAX_AGE, 60, MAX_JWT_AGE_SECS, DEFAULT_JWT_MAX_AGE_SECS, "seconds")?;
         let cli_token_ttl_days = number(&var, CLI_TOKEN_TTL, 1, 3650, DEFAULT_CLI_TOKEN_TTL_DAYS, "days")?;
         let cli_token_max = number(&var, CLI_TOKEN_MAX, 1, 100, u64::from(DEFAULT_CLI_TOKEN_MAX), "keys")? as u32;
         let management_key = read(&var, MANAGEMENT_KEY);
@@ -138,18 +123,6 @@ impl DescopeSettings {
     /// key, a refresh JWT or the management key. The result holds the secret: never log it.
     pub fn authorization(&self, secret: &str) -> String {
         format!("Bearer {}:{secret}", self.project_id)
-    }
-}
-
-/// A whole number from `min` to `max`, or `default` when unset.
-fn number(var: &impl Fn(&str) -> Option<String>, name: &str, min: u64, max: u64, default: u64, unit: &str) -> Result<u64, ApiError> {
-    match read(var, name) {
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| ApiError::config(format!("{name} must be a whole number of {unit} from {min} to {max}"))),
-        None => Ok(default),
     }
 }
 
