@@ -133,5 +133,5 @@ pub async fn expired(env: &Env, stack_id: i64, update_id: &str, now_ms: i64) {
 pub async fn purge(db: &D1Database, days: i64, now_ms: i64) -> worker::Result<i64> {
     let cutoff = now_ms - days * 86_400_000;
     let result = db.prepare("DELETE FROM audit_log WHERE time < ?1").bind(&[int(cutoff)])?.run().await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) as i64)
+    Ok(super::db::changes(&result)? as i64)
 }

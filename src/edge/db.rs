@@ -44,6 +44,11 @@ pub(super) fn int(v: i64) -> JsValue {
     JsValue::from_f64(v as f64)
 }
 
+/// How many rows a statement changed (D1 reports it in the result's meta; a result without one changed none).
+pub(super) fn changes(result: &worker::D1Result) -> Result<usize> {
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
+}
+
 pub fn now_secs() -> i64 {
     (worker::Date::now().as_millis() / 1000) as i64
 }
@@ -108,7 +113,7 @@ pub async fn rename_stack(db: &D1Database, id: i64, org: &str, project: &str, na
         .bind(&[int(id), s(project), s(name), int(now_secs()), s(org)])?
         .run()
         .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changes(&result)? > 0)
 }
 
 pub async fn replace_tags(db: &D1Database, id: i64, tags: &Tags) -> Result<()> {
@@ -242,7 +247,7 @@ pub async fn start_update(db: &D1Database, id: &str, stack_id: i64, bumps_versio
             .bind(&[int(stack_id)])?,
     ];
     let results = db.batch(stmts).await?;
-    let now_running = results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) > 0;
+    let now_running = results.get(1).and_then(|r| changes(r).ok()).unwrap_or(0) > 0;
     let version = results.get(2).map(|r| r.results::<Row>()).transpose()?.and_then(|mut v| v.pop()).map_or(0, |r| r.version);
     let base = results
         .get(3)

@@ -1,7 +1,7 @@
 //! The OIDC admin API (`/api/orgs/{org}/oidc/...`, org admins only) and the D1 rows behind it: registered
 //! issuers (`oidc_issuers`) and exchanged tokens (`oidc_tokens`, by hash). Schema: migrations/0006_oidc.sql.
 
-use super::db::{int, s};
+use super::db::{changes, int, opt, s};
 use super::http::{json, read_json, ApiResult};
 use super::memo::now_ms;
 use crate::auth::{Caller, Role};
@@ -86,7 +86,7 @@ pub async fn insert_token(db: &D1Database, hash: &str, t: &StoredToken, issuer_u
         s(&t.issuer_id),
         s(&t.name),
         s(&t.kind),
-        t.login.as_deref().map_or(JsValue::NULL, s),
+        opt(t.login.as_deref()),
         s(&t.role),
         int(t.created_at),
         int(t.expires_at),
@@ -94,13 +94,13 @@ pub async fn insert_token(db: &D1Database, hash: &str, t: &StoredToken, issuer_u
     ])?
     .run()
     .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changes(&result)? > 0)
 }
 
 /// Removes tokens that have expired (the daily Cron Trigger); how many went.
 pub async fn purge_expired(db: &D1Database, now_ms: i64) -> worker::Result<i64> {
     let result = db.prepare("DELETE FROM oidc_tokens WHERE expires_at <= ?1").bind(&[int(now_ms)])?.run().await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) as i64)
+    Ok(changes(&result)? as i64)
 }
 
 fn require_admin(caller: &Caller, org: &str) -> ApiResult<()> {
@@ -223,7 +223,7 @@ pub async fn delete_issuer(db: &D1Database, caller: &Caller, org: &str, id: &str
             db.prepare("DELETE FROM oidc_tokens WHERE org = ?1 AND issuer_id = ?2 RETURNING hash").bind(&[s(org), s(id)])?,
         ])
         .await?;
-    let removed = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    let removed = results.first().and_then(|r| changes(r).ok()).unwrap_or(0);
     if removed == 0 {
         return Err(ApiError::not_found(format!("OIDC issuer '{id}' not found")));
     }
