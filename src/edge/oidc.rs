@@ -248,11 +248,11 @@ pub async fn authenticate(db: &D1Database, token: &str) -> ApiResult<Caller> {
 }
 
 /// Drops revoked tokens from this isolate's memory (other isolates drop them within [`CALLER_TTL_SECS`]).
-pub fn forget(hashes: &[String]) {
+pub fn forget(hashes: impl IntoIterator<Item = String>) {
     TOKENS.with(|m| {
         let mut m = m.borrow_mut();
         for h in hashes {
-            m.remove(h);
+            m.remove(&h);
         }
     });
 }

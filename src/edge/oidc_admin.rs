@@ -231,8 +231,9 @@ pub async fn delete_issuer(db: &D1Database, caller: &Caller, org: &str, id: &str
         Some(r) => r.results()?,
         None => Vec::new(),
     };
-    super::oidc::forget(&revoked.iter().map(|r| r.hash.clone()).collect::<Vec<_>>());
-    json(&j!({ "revokedTokens": revoked.len() }))
+    let count = revoked.len();
+    super::oidc::forget(revoked.into_iter().map(|r| r.hash));
+    json(&j!({ "revokedTokens": count }))
 }
 
 /// `GET /api/orgs/{org}/oidc/tokens`: unexpired exchanged tokens, newest first (never the token: it is not kept).
@@ -272,6 +273,6 @@ pub async fn revoke_token(db: &D1Database, caller: &Caller, org: &str, id: &str)
     if revoked.is_empty() {
         return Err(ApiError::not_found(format!("OIDC token '{id}' not found")));
     }
-    super::oidc::forget(&revoked.into_iter().map(|r| r.hash).collect::<Vec<_>>());
+    super::oidc::forget(revoked.into_iter().map(|r| r.hash));
     super::http::no_content()
 }

@@ -398,12 +398,8 @@ def test_the_settings_page_shows_and_edits_oidc_issuers(server, page, fake_oidc,
     assert stored[0]["policies"][0]["role"] == "viewer"
 
     # A token exchanged through it is listed and revoked from the page.
-    form = urllib.parse.urlencode({
-        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "audience": f"urn:pulumi:org:{ORG}",
-        "subject_token": fake_oidc.mint(name, github_claims(url, ORG, ref="refs/heads/dev")),
-        "subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}).encode()
-    granted = server.request("POST", "/api/oauth/token", raw=form,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    from test_oidc import exchange
+    granted = exchange(server, fake_oidc.mint(name, github_claims(url, ORG, ref="refs/heads/dev")))
     assert granted.status == 200, granted.body
     token = granted.json()["access_token"]
     page.reload()

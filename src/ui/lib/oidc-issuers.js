@@ -19,6 +19,17 @@ export async function oidcPanel(panel, api, org) {
   const base = `/api/orgs/${seg(org)}/oidc`;
   replace(panel, loading());
 
+  // A removal from a button: the API's refusal is shown, and the lists are read again either way.
+  const remove = (path, ask) => async () => {
+    if (ask && !window.confirm(ask)) return;
+    try {
+      await api.del(path);
+    } catch (e) {
+      alert(e.message);
+    }
+    await refresh();
+  };
+
   async function refresh() {
     let issuers;
     let tokens;
@@ -54,15 +65,7 @@ export async function oidcPanel(panel, api, org) {
         h('button', { type: 'button', class: 'btn', 'data-testid': 'oidc-edit', onclick: () => showForm(i) }, 'Edit'),
         h('button', {
           type: 'button', class: 'btn btn-danger', 'data-testid': 'oidc-delete',
-          onclick: async () => {
-            if (!window.confirm(`Remove the issuer ${i.name}? Its exchanged tokens are revoked.`)) return;
-            try {
-              await api.del(`${base}/issuers/${seg(i.id)}`);
-            } catch (e) {
-              alert(e.message);
-            }
-            await refresh();
-          },
+          onclick: remove(`${base}/issuers/${seg(i.id)}`, `Remove the issuer ${i.name}? Its exchanged tokens are revoked.`),
         }, 'Remove')))));
   }
 
@@ -78,14 +81,7 @@ export async function oidcPanel(panel, api, org) {
         h('td', null, timeEl(t.expiresAt)),
         h('td', null, h('button', {
           type: 'button', class: 'btn btn-danger', 'data-testid': 'oidc-revoke',
-          onclick: async () => {
-            try {
-              await api.del(`${base}/tokens/${seg(t.id)}`);
-            } catch (e) {
-              alert(e.message);
-            }
-            await refresh();
-          },
+          onclick: remove(`${base}/tokens/${seg(t.id)}`),
         }, 'Revoke'))))));
   }
 
